@@ -1,0 +1,196 @@
+//! Node ids: `<organisation>:<kind>:<slug>`, readable, stable and unique across
+//! federated partners, because the owner and the kind are part of the id.
+
+use std::fmt;
+
+pub use super::vocabulary::NodeKind;
+use super::{Error, Result};
+
+/// The longest organisation slug and the longest node slug.
+const MAX_ORG_SLUG: usize = 32;
+const MAX_SLUG: usize = 80;
+
+/// A parsed, valid node id.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    text: String,
+    kind: NodeKind,
+    org_len: usize,
+}
+
+impl NodeId {
+    pub fn parse(text: &str) -> Result<NodeId> {
+        let invalid = |why: &str| Error::invalid("id", format!("`{}` {why}", clip(text)));
+        let mut parts = text.split(':');
+        let (Some(org), Some(kind), Some(slug), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid("is not of the form <organisation>:<kind>:<slug>"));
+        };
+        check_slug(org, MAX_ORG_SLUG).map_err(|why| invalid(&format!("has an organisation slug that {why}")))?;
+        check_slug(slug, MAX_SLUG).map_err(|why| invalid(&format!("has a slug that {why}")))?;
+        let kind = NodeKind::from_segment(kind).ok_or_else(|| {
+            invalid("names no node kind (organisation, value, principle, barrier, experiment, learning, source)")
+        })?;
+        if kind == NodeKind::Organisation && org != slug {
+            return Err(invalid("must be <org>:organisation:<org> for an organisation"));
+        }
+        Ok(NodeId { text: text.to_owned(), kind, org_len: org.len() })
+    }
+
+    /// Builds an id from its parts, checking each.
+    pub fn new(organisation: &str, kind: NodeKind, slug: &str) -> Result<NodeId> {
+        NodeId::parse(&format!("{organisation}:{}:{slug}", kind.segment()))
+    }
+
+    /// The id of an organisation's own node.
+    pub fn organisation_node(organisation: &str) -> Result<NodeId> {
+        NodeId::new(organisation, NodeKind::Organisation, organisation)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        self.kind
+    }
+
+    /// The slug of the owning organisation.
+    pub fn organisation(&self) -> &str {
+        &self.text[..self.org_len]
+    }
+
+    pub fn slug(&self) -> &str {
+        let skip = self.org_len + 1 + self.kind.segment().len() + 1;
+        &self.text[skip..]
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.text)
+    }
+}
+
+impl serde::Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NodeId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NodeId::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Checks a slug: lower-case letters and digits in words joined by single hyphens.
+fn check_slug(slug: &str, max: usize) -> std::result::Result<(), String> {
+    if slug.is_empty() {
+        return Err("is empty".into());
+    }
+    if slug.len() > max {
+        return Err(format!("is longer than {max} characters"));
+    }
+    let well_formed = slug
+        .split('-')
+        .all(|word| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+    if !well_formed {
+        return Err("is not lower-case letters and digits joined by single hyphens".into());
+    }
+    Ok(())
+}
+
+/// Derives a slug from a title: `Take the right risks!` becomes `take-the-right-risks`.
+/// Letters outside ASCII are dropped after their accents are; the result may be empty.
+pub fn slugify(title: &str) -> String {
+    let mut slug = String::new();
+    let mut gap = false;
+    for c in title.chars() {
+        let c = fold_accent(c).to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            if gap && !slug.is_empty() {
+                slug.push('-');
+            }
+            slug.push(c);
+            gap = false;
+        } else {
+            gap = true;
+        }
+        if slug.len() >= MAX_SLUG {
+            break;
+        }
+    }
+    slug.truncate(MAX_SLUG);
+    slug.trim_end_matches('-').to_owned()
+}
+
+/// Maps common accented Latin letters to their base letter.
+fn fold_accent(c: char) -> char {
+    match c {
+        'à'..='å' | 'À'..='Å' => 'a',
+        'ç' | 'Ç' => 'c',
+        'è'..='ë' | 'È'..='Ë' => 'e',
+        'ì'..='ï' | 'Ì'..='Ï' => 'i',
+        'ñ' | 'Ñ' => 'n',
+        'ò'..='ö' | 'Ò'..='Ö' | 'ø' | 'Ø' => 'o',
+        'ù'..='ü' | 'Ù'..='Ü' => 'u',
+        'ý' | 'ÿ' | 'Ý' => 'y',
+        other => other,
+    }
+}
+
+/// Shortens user text quoted back in an error message.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 100;
+    if text.chars().count() <= MAX {
+        text.to_owned()
+    } else {
+        let mut short: String = text.chars().take(MAX).collect();
+        short.push('…');
+        short
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_parts_of_an_id() {
+        let id = NodeId::parse("kc:principle:take-the-right-risks").unwrap();
+        assert_eq!(id.organisation(), "kc");
+        assert_eq!(id.kind(), NodeKind::Principle);
+        assert_eq!(id.slug(), "take-the-right-risks");
+    }
+
+    #[test]
+    fn refuses_malformed_ids() {
+        for bad in [
+            "",
+            "kc:principle",
+            "kc:principle:a:b",
+            "KC:principle:x",
+            "kc:policy:x",
+            "kc:principle:double--hyphen",
+            "kc:principle:-lead",
+            "kc:organisation:cpi",
+        ] {
+            assert!(NodeId::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn slugs_come_from_titles() {
+        assert_eq!(slugify("Take the right risks!"), "take-the-right-risks");
+        assert_eq!(slugify("  Équité & trust  "), "equite-trust");
+        assert_eq!(slugify("???"), "");
+        assert!(slugify(&"word ".repeat(100)).len() <= MAX_SLUG);
+    }
+}

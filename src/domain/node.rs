@@ -1,0 +1,373 @@
+//! Nodes: the fields every node shares, the fields of each kind, and the rules
+//! each must keep. A node is read from and written to one JSON record shape
+//! (the seed format), so the API, the importer and the stores check input in
+//! one place.
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value as Json};
+
+use super::id::clip;
+use super::*;
+
+/// A node of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub id: NodeId,
+    pub title: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    pub visibility: Visibility,
+    pub assertion: Assertion,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub details: Details,
+}
+
+/// The fields that belong to one kind of node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Details {
+    Organisation(OrganisationDetails),
+    Value(ValueDetails),
+    Principle(PrincipleDetails),
+    Barrier(BarrierDetails),
+    Experiment(ExperimentDetails),
+    Learning(LearningDetails),
+    Source(SourceDetails),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrganisationDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    /// What the organisation is for, e.g. King County's "True North".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ValueDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrincipleDetails {
+    pub statement: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rationale: Option<String>,
+    #[serde(default)]
+    pub status: PrincipleStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_on: Option<NaiveDate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BarrierDetails {
+    pub kind: BarrierKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<i32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExperimentDetails {
+    pub hypothesis: String,
+    #[serde(default)]
+    pub status: ExperimentStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_on: Option<NaiveDate>,
+    /// Nesta standards of evidence, 1 to 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_level: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_notes: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LearningDetails {
+    pub statement: String,
+    pub kind: LearningKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    #[serde(default)]
+    pub embedding: Embedding,
+    /// When the learning was first recorded; it cannot influence anything earlier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded_on: Option<NaiveDate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SourceDetails {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<String>,
+}
+
+/// The fields every node has, by their record names; the rest are the kind's.
+const COMMON: &[&str] = &["id", "title", "description", "tags", "visibility", "assertion", "createdAt", "updatedAt"];
+
+/// The current time at the precision the stores keep (microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl Node {
+    pub fn kind(&self) -> NodeKind {
+        self.id.kind()
+    }
+
+    pub fn organisation(&self) -> &str {
+        self.id.organisation()
+    }
+
+    /// Reads a node from its record, checking every rule. Missing timestamps become `now`.
+    pub fn from_record(record: Map<String, Json>, now: DateTime<Utc>) -> Result<Node> {
+        let mut record = record;
+        let id: NodeId = take(&mut record, "id")?.ok_or_else(|| Error::invalid("id", "is required"))?;
+        let title: String = take(&mut record, "title")?.ok_or_else(|| Error::invalid("title", "is required"))?;
+        let created_at: DateTime<Utc> = take(&mut record, "createdAt")?.unwrap_or(now);
+        let node = Node {
+            title: title.trim().to_owned(),
+            description: take(&mut record, "description")?.unwrap_or_default(),
+            tags: take(&mut record, "tags")?.unwrap_or_default(),
+            visibility: take(&mut record, "visibility")?.unwrap_or_default(),
+            assertion: take(&mut record, "assertion")?.unwrap_or_default(),
+            updated_at: take::<DateTime<Utc>>(&mut record, "updatedAt")?
+                .unwrap_or(created_at.max(now))
+                .trunc_subsecs(6),
+            created_at: created_at.trunc_subsecs(6),
+            details: Details::from_json(id.kind(), record)?,
+            id,
+        };
+        node.validate()?;
+        Ok(node)
+    }
+
+    /// The node as a record: common fields first, then the kind's own.
+    pub fn to_record(&self) -> Map<String, Json> {
+        let mut record = Map::new();
+        record.insert("id".into(), self.id.as_str().into());
+        record.insert("title".into(), self.title.clone().into());
+        if !self.description.is_empty() {
+            record.insert("description".into(), self.description.clone().into());
+        }
+        if !self.tags.is_empty() {
+            record.insert("tags".into(), self.tags.clone().into());
+        }
+        record.insert("visibility".into(), self.visibility.as_str().into());
+        record.insert("assertion".into(), self.assertion.as_str().into());
+        record.insert("createdAt".into(), timestamp(self.created_at).into());
+        record.insert("updatedAt".into(), timestamp(self.updated_at).into());
+        record.extend(self.details.to_json());
+        record
+    }
+
+    /// Applies a merge patch: a field set to `null` is cleared, an absent one kept.
+    pub fn patched(&self, patch: &NodePatch, now: DateTime<Utc>) -> Result<Node> {
+        let mut record = self.to_record();
+        for (field, value) in &patch.0 {
+            if matches!(field.as_str(), "id" | "createdAt" | "updatedAt") {
+                return Err(Error::invalid(field.as_str(), "cannot be changed"));
+            }
+            if value.is_null() {
+                record.remove(field);
+            } else {
+                record.insert(field.clone(), value.clone());
+            }
+        }
+        record.insert("updatedAt".into(), timestamp(now.max(self.created_at)).into());
+        Node::from_record(record, now)
+    }
+
+    /// The date from which a learning existed: its `capturedOn`, or the day it was created.
+    pub fn existed_since(&self) -> NaiveDate {
+        match &self.details {
+            Details::Learning(l) => l.captured_on.unwrap_or(self.created_at.date_naive()),
+            _ => self.created_at.date_naive(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.title.is_empty() {
+            return Err(Error::invalid("title", "must not be empty"));
+        }
+        check_len("title", &self.title, MAX_TITLE)?;
+        check_len("description", &self.description, MAX_TEXT)?;
+        if self.tags.len() > MAX_TAGS {
+            return Err(Error::invalid("tags", format!("at most {MAX_TAGS} tags are allowed")));
+        }
+        for (i, tag) in self.tags.iter().enumerate() {
+            if tag.trim().is_empty() {
+                return Err(Error::invalid(format!("tags[{i}]"), "must not be empty"));
+            }
+            check_len(&format!("tags[{i}]"), tag, MAX_TAG)?;
+        }
+        if self.updated_at < self.created_at {
+            return Err(Error::invalid("updatedAt", "must not be before createdAt"));
+        }
+        self.details.validate()
+    }
+}
+
+impl Details {
+    pub fn kind(&self) -> NodeKind {
+        match self {
+            Details::Organisation(_) => NodeKind::Organisation,
+            Details::Value(_) => NodeKind::Value,
+            Details::Principle(_) => NodeKind::Principle,
+            Details::Barrier(_) => NodeKind::Barrier,
+            Details::Experiment(_) => NodeKind::Experiment,
+            Details::Learning(_) => NodeKind::Learning,
+            Details::Source(_) => NodeKind::Source,
+        }
+    }
+
+    /// Reads a kind's fields; a field the kind does not have is refused.
+    pub fn from_json(kind: NodeKind, fields: Map<String, Json>) -> Result<Details> {
+        fn read<T: DeserializeOwned>(fields: Map<String, Json>) -> Result<T> {
+            serde_json::from_value(Json::Object(fields)).map_err(|e| Error::invalid("", e.to_string()))
+        }
+        if let Some(field) = fields.keys().find(|k| COMMON.contains(&k.as_str())) {
+            return Err(Error::invalid(field.as_str(), "appears twice"));
+        }
+        Ok(match kind {
+            NodeKind::Organisation => Details::Organisation(read(fields)?),
+            NodeKind::Value => Details::Value(read(fields)?),
+            NodeKind::Principle => Details::Principle(read(fields)?),
+            NodeKind::Barrier => Details::Barrier(read(fields)?),
+            NodeKind::Experiment => Details::Experiment(read(fields)?),
+            NodeKind::Learning => Details::Learning(read(fields)?),
+            NodeKind::Source => Details::Source(read(fields)?),
+        })
+    }
+
+    pub fn to_json(&self) -> Map<String, Json> {
+        let json = match self {
+            Details::Organisation(d) => serde_json::to_value(d),
+            Details::Value(d) => serde_json::to_value(d),
+            Details::Principle(d) => serde_json::to_value(d),
+            Details::Barrier(d) => serde_json::to_value(d),
+            Details::Experiment(d) => serde_json::to_value(d),
+            Details::Learning(d) => serde_json::to_value(d),
+            Details::Source(d) => serde_json::to_value(d),
+        };
+        match json {
+            Ok(Json::Object(map)) => map,
+            _ => unreachable!("details always serialise to a JSON object"),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            Details::Organisation(d) => {
+                check_opt("jurisdiction", &d.jurisdiction, MAX_SHORT)?;
+                check_opt("purpose", &d.purpose, MAX_TEXT)
+            }
+            Details::Value(d) => check_opt("definition", &d.definition, MAX_TEXT),
+            Details::Principle(d) => {
+                check_required("statement", &d.statement, MAX_TEXT)?;
+                check_opt("rationale", &d.rationale, MAX_TEXT)
+            }
+            Details::Barrier(d) => check_range("severity", d.severity, 1, 5),
+            Details::Experiment(d) => {
+                check_required("hypothesis", &d.hypothesis, MAX_TEXT)?;
+                check_opt("failureNotes", &d.failure_notes, MAX_TEXT)?;
+                check_range("evidenceLevel", d.evidence_level, 1, 5)?;
+                check_order("endedOn", d.started_on, d.ended_on, "startedOn")
+            }
+            Details::Learning(d) => {
+                check_required("statement", &d.statement, MAX_TEXT)?;
+                if d.embedded_on.is_some() && d.embedding != Embedding::Embedded {
+                    return Err(Error::invalid("embeddedOn", "is only set when embedding is EMBEDDED"));
+                }
+                check_order("embeddedOn", d.captured_on, d.embedded_on, "capturedOn")
+            }
+            Details::Source(d) => {
+                check_len("url", &d.url, 2_000)?;
+                check_url(&d.url)?;
+                check_opt("publisher", &d.publisher, MAX_SHORT)?;
+                check_opt("quote", &d.quote, MAX_TEXT)?;
+                check_opt("locator", &d.locator, MAX_SHORT)
+            }
+        }
+    }
+}
+
+/// A merge patch over a node's record, as sent by an update mutation.
+#[derive(Clone, Debug, Default)]
+pub struct NodePatch(pub Map<String, Json>);
+
+/// Formats a timestamp the way the stores keep it: fixed width, so text order is time order.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn take<T: DeserializeOwned>(record: &mut Map<String, Json>, field: &str) -> Result<Option<T>> {
+    match record.remove(field) {
+        None | Some(Json::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value).map(Some).map_err(|e| Error::invalid(field, e.to_string())),
+    }
+}
+
+pub(crate) fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
+    let count = text.chars().count();
+    if count > max {
+        return Err(Error::invalid(field, format!("is {count} characters long; at most {max} are allowed")));
+    }
+    if text.contains('\0') {
+        return Err(Error::invalid(field, "must not contain a NUL character"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_opt(field: &str, text: &Option<String>, max: usize) -> Result<()> {
+    text.as_deref().map_or(Ok(()), |t| check_len(field, t, max))
+}
+
+fn check_required(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    check_len(field, text, max)
+}
+
+fn check_range(field: &str, value: Option<i32>, low: i32, high: i32) -> Result<()> {
+    match value {
+        Some(v) if !(low..=high).contains(&v) => {
+            Err(Error::invalid(field, format!("is {v}; it must be from {low} to {high}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_order(field: &str, earlier: Option<NaiveDate>, later: Option<NaiveDate>, other: &str) -> Result<()> {
+    match (earlier, later) {
+        (Some(a), Some(b)) if b < a => Err(Error::invalid(field, format!("({b}) is before {other} ({a})"))),
+        _ => Ok(()),
+    }
+}
+
+fn check_url(url: &str) -> Result<()> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) => Ok(()),
+        _ => Err(Error::invalid("url", format!("`{}` is not an http or https address", clip(url)))),
+    }
+}

@@ -1,0 +1,150 @@
+//! Relationships: who may point at whom, and the properties INFLUENCED and
+//! CITES carry. A relationship is identified by its two ends and its kind.
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value as Json};
+
+use super::node::check_opt;
+use super::*;
+
+/// A relationship between two nodes, from cause to effect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Edge {
+    pub kind: RelationshipKind,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub assertion: Assertion,
+    /// Set on INFLUENCED edges only.
+    pub influence: Option<Influence>,
+    /// Set on CITES edges only.
+    pub citation: Option<Citation>,
+}
+
+/// What an INFLUENCED edge says about the influence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Influence {
+    pub how: InfluenceHow,
+    pub system_condition: SystemCondition,
+    pub on: NaiveDate,
+    pub contribution: Option<String>,
+    pub strength: Strength,
+    pub sources: Vec<NodeId>,
+}
+
+/// Where in a source a CITES edge points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Citation {
+    pub quote: Option<String>,
+    pub locator: Option<String>,
+}
+
+impl Edge {
+    /// A plain relationship without properties.
+    pub fn plain(kind: RelationshipKind, from: NodeId, to: NodeId, assertion: Assertion) -> Result<Edge> {
+        Edge { kind, from, to, assertion, influence: None, citation: None }.checked()
+    }
+
+    /// Checks the rules that need nothing but the edge itself.
+    pub fn checked(self) -> Result<Edge> {
+        if !self.kind.allows(self.from.kind(), self.to.kind()) {
+            return Err(Error::rule(
+                "kind",
+                "LINK_NOT_ALLOWED",
+                format!(
+                    "{} cannot link {} ({}) to {} ({}); it links {}",
+                    self.kind,
+                    self.from,
+                    self.from.kind().type_name(),
+                    self.to,
+                    self.to.kind().type_name(),
+                    self.kind.rule()
+                ),
+            ));
+        }
+        if self.from == self.to {
+            return Err(Error::rule("to", "SELF_LINK", "a node cannot be linked to itself"));
+        }
+        match (self.kind, &self.influence, &self.citation) {
+            (RelationshipKind::Influenced, None, _) => {
+                return Err(Error::invalid("how", "an INFLUENCED relationship needs how, systemCondition and on"));
+            }
+            (RelationshipKind::Influenced, Some(influence), None) => influence.check(self.assertion)?,
+            (RelationshipKind::Cites, None, Some(citation)) => {
+                check_opt("quote", &citation.quote, MAX_TEXT)?;
+                check_opt("locator", &citation.locator, MAX_SHORT)?;
+            }
+            (RelationshipKind::Cites, None, None) => {}
+            (_, None, None) => {}
+            (kind, Some(_), _) => {
+                return Err(Error::invalid("how", format!("{kind} carries no influence properties")));
+            }
+            (kind, _, Some(_)) => {
+                return Err(Error::invalid("quote", format!("{kind} carries no citation properties")));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The edge's properties as stored: everything but its kind and ends.
+    pub fn properties(&self) -> Map<String, Json> {
+        let mut record = EdgeRecord::from_edge(self).into_json();
+        for key in ["kind", "from", "to"] {
+            record.remove(key);
+        }
+        record
+    }
+
+    /// Rebuilds an edge from its kind, ends and stored properties.
+    pub fn from_properties(
+        kind: RelationshipKind,
+        from: &str,
+        to: &str,
+        mut properties: Map<String, Json>,
+    ) -> Result<Edge> {
+        properties.insert("kind".into(), kind.as_str().into());
+        properties.insert("from".into(), from.into());
+        properties.insert("to".into(), to.into());
+        EdgeRecord::from_json(Json::Object(properties))?.into_edge()
+    }
+}
+
+impl Influence {
+    fn check(&self, assertion: Assertion) -> Result<()> {
+        check_opt("contribution", &self.contribution, MAX_TEXT)?;
+        if let Some(bad) = self.sources.iter().find(|s| s.kind() != NodeKind::Source) {
+            return Err(Error::invalid("sources", format!("{bad} is not a source")));
+        }
+        if assertion == Assertion::Sourced && self.sources.is_empty() {
+            return Err(Error::rule(
+                "sources",
+                "SOURCED_WITHOUT_SOURCE",
+                "a SOURCED influence must name at least one source; otherwise mark it INFERRED or HYPOTHETICAL",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = self.sources.iter().find(|s| !seen.insert(*s)) {
+            return Err(Error::invalid("sources", format!("{twice} is named twice")));
+        }
+        if self.sources.len() > 100 {
+            return Err(Error::invalid("sources", "at most 100 sources are allowed"));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an influence dated before its learning existed.
+pub fn check_influence_date(learning: &Node, edge: &Edge) -> Result<()> {
+    let Some(influence) = &edge.influence else { return Ok(()) };
+    let since = learning.existed_since();
+    if influence.on < since {
+        return Err(Error::rule(
+            "on",
+            "INFLUENCE_BEFORE_LEARNING",
+            format!(
+                "the influence is dated {}, but the learning {} only existed from {since}; a learning cannot influence anything before it existed",
+                influence.on, learning.id
+            ),
+        ));
+    }
+    Ok(())
+}

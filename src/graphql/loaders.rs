@@ -1,0 +1,71 @@
+//! Request-scoped DataLoaders: relationship fields ask for nodes and edges one
+//! at a time, and the loaders turn each round of asks into one store call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+
+use crate::domain::{Edge, Node, NodeId};
+use crate::store::{Direction, Store};
+
+use super::error::to_gql;
+
+pub struct NodeLoader(pub Store);
+
+impl Loader<NodeId> for NodeLoader {
+    type Value = Arc<Node>;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Arc<Node>>, Self::Error> {
+        let nodes = self.0.nodes(ids).await.map_err(|e| Arc::new(to_gql(e)))?;
+        Ok(nodes.into_iter().map(|n| (n.id.clone(), Arc::new(n))).collect())
+    }
+}
+
+/// Keys: a node and a direction; values: all its relationships that way.
+pub struct EdgeLoader(pub Store, pub Direction);
+
+impl Loader<NodeId> for EdgeLoader {
+    type Value = Arc<Vec<Edge>>;
+    type Error = Arc<async_graphql::Error>;
+
+    async fn load(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Arc<Vec<Edge>>>, Self::Error> {
+        let edges = self.0.edges(ids, self.1).await.map_err(|e| Arc::new(to_gql(e)))?;
+        let mut by_node: HashMap<NodeId, Vec<Edge>> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        for edge in edges {
+            let end = match self.1 {
+                Direction::Out => &edge.from,
+                Direction::In => &edge.to,
+            };
+            if let Some(list) = by_node.get_mut(end) {
+                list.push(edge);
+            }
+        }
+        Ok(by_node.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    }
+}
+
+/// The loaders of one request.
+pub struct Loaders {
+    pub nodes: DataLoader<NodeLoader>,
+    pub outgoing: DataLoader<EdgeLoader>,
+    pub incoming: DataLoader<EdgeLoader>,
+}
+
+impl Loaders {
+    pub fn new(store: &Store) -> Loaders {
+        Loaders {
+            nodes: DataLoader::new(NodeLoader(store.clone()), tokio::spawn),
+            outgoing: DataLoader::new(EdgeLoader(store.clone(), Direction::Out), tokio::spawn),
+            incoming: DataLoader::new(EdgeLoader(store.clone(), Direction::In), tokio::spawn),
+        }
+    }
+
+    pub fn edges(&self, direction: Direction) -> &DataLoader<EdgeLoader> {
+        match direction {
+            Direction::Out => &self.outgoing,
+            Direction::In => &self.incoming,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The HTTP surface: GraphQL at `/graphql` (POST, and GET for queries),
+//! GraphiQL at `/` and for browsers at `/graphql`, and `/healthz`.
+
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse, rejection::GraphQLRejection};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::{PvSchema, prepare};
+use crate::store::Store;
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: PvSchema,
+    pub store: Store,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> AppState {
+        AppState { schema: crate::graphql::schema(store.clone()), store }
+    }
+}
+
+/// The router, separate from serving so tests drive it in memory or over TCP.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").title("pvgraph").finish())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// A request-level error in GraphQL's response shape.
+fn request_error(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+fn rejection(rejection: GraphQLRejection) -> Response {
+    use async_graphql::ParseRequestError as E;
+    match rejection.0 {
+        E::PayloadTooLarge => {
+            request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large".into())
+        }
+        E::InvalidRequest(e) => request_error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            format!("the request body is not a GraphQL request: {e}"),
+        ),
+        other => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request cannot be read: {other}")),
+    }
+}
+
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/graphql"));
+    if !json {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send GraphQL requests as application/json".into(),
+        );
+    }
+    match request {
+        Ok(request) => execute(&state, request.into_inner()).await,
+        Err(e) => rejection(e),
+    }
+}
+
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response {
+    let wants_page = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if wants_page && uri.query().is_none() {
+        return graphiql().await.into_response();
+    }
+    let request = match request {
+        Ok(request) => request.into_inner(),
+        Err(e) => return rejection(e),
+    };
+    // GET is for reading: a mutation over GET could be triggered by a link.
+    if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
+        let mutates =
+            doc.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query);
+        if mutates {
+            let mut response = request_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "mutations and subscriptions are not accepted over GET; use POST".into(),
+            );
+            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(&state, request).await
+}
+
+async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
+    let request = prepare(request, &state.store);
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}

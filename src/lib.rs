@@ -1,0 +1,12 @@
+//! pvgraph: a GraphQL knowledge graph of public-sector experiments. It links an
+//! organisation's values, guiding principles, barriers, experiments and
+//! learnings, so that people can trace how embedded learnings influenced the
+//! system. Data flows one way: HTTP → GraphQL → domain → store.
+
+pub mod cli;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod seed;
+pub mod server;
+pub mod store;

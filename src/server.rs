@@ -1,0 +1,63 @@
+//! Serving: open the store, seed it when empty, listen, and shut down
+//! gracefully on SIGINT or SIGTERM.
+
+use anyhow::Context as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::http::{AppState, app};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A second initialisation (tests) is harmless; ignore it.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let store = crate::store::open(&args.store.location)
+        .await
+        .with_context(|| format!("cannot open the store at {}", args.store.location))?;
+    if !args.no_seed && store.is_empty().await? {
+        let loaded = match &args.seed {
+            Some(path) => crate::seed::load_file(&store, path).await,
+            None => crate::seed::load(&store, crate::seed::KING_COUNTY).await,
+        }
+        .context("cannot load the seed")?;
+        tracing::info!(nodes = loaded.nodes, relationships = loaded.relationships, "seeded an empty store");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(store = %args.store.location, "pvgraph serves GraphiQL at http://{address}/");
+    axum::serve(listener, app(AppState::new(store))).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,142 @@
+//! The rules of a change set, written once over a backend's open transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{
+    Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, check_influence_date,
+};
+
+/// A change set that failed: which change, and why. Nothing of it was kept.
+#[derive(Debug)]
+pub struct Failed {
+    pub index: usize,
+    pub error: Error,
+}
+
+impl From<Failed> for Error {
+    fn from(failed: Failed) -> Error {
+        failed.error
+    }
+}
+
+/// The primitive reads and writes of one open transaction.
+#[async_trait]
+pub trait Writer: Send {
+    async fn node(&mut self, id: &NodeId) -> Result<Option<Node>>;
+    async fn insert_node(&mut self, node: &Node) -> Result<()>;
+    async fn replace_node(&mut self, node: &Node) -> Result<()>;
+    /// Removes a node and its relationships, returning those relationships.
+    async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>>;
+    async fn edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<Option<Edge>>;
+    async fn insert_edge(&mut self, edge: &Edge) -> Result<()>;
+    async fn delete_edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<()>;
+    /// The earliest date of the influences a learning has, if any.
+    async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>>;
+    /// How many influences name this source among their sources.
+    async fn influences_citing(&mut self, source: &NodeId) -> Result<u64>;
+}
+
+/// Applies the changes in order through `writer`. The caller commits on `Ok`
+/// and rolls back on `Err`.
+pub async fn apply_changes(
+    writer: &mut dyn Writer,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Applied>, Failed> {
+    let mut applied = Vec::with_capacity(changes.len());
+    for (index, change) in changes.into_iter().enumerate() {
+        match apply_one(writer, change, now).await {
+            Ok(done) => applied.push(done),
+            Err(error) => return Err(Failed { index, error }),
+        }
+    }
+    Ok(applied)
+}
+
+async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {
+    match change {
+        Change::Create(node) => {
+            if w.node(&node.id).await?.is_some() {
+                return Err(Error::Conflict(format!("a node with the id {} already exists", node.id)));
+            }
+            if node.kind() != NodeKind::Organisation {
+                let owner = NodeId::organisation_node(node.organisation())?;
+                if w.node(&owner).await?.is_none() {
+                    return Err(Error::rule(
+                        "organisation",
+                        "UNKNOWN_ORGANISATION",
+                        format!("the organisation `{}` does not exist; create {owner} first", node.organisation()),
+                    ));
+                }
+            }
+            w.insert_node(&node).await?;
+            Ok(Applied::Created(node))
+        }
+        Change::Update { id, patch } => {
+            let before = w.node(&id).await?.ok_or_else(|| Error::no_node(&id))?;
+            let after = before.patched(&patch, now)?;
+            let earliest = match after.kind() {
+                NodeKind::Learning => w.earliest_influence(&id).await?,
+                _ => None,
+            };
+            if let Some(earliest) = earliest.filter(|e| *e < after.existed_since()) {
+                return Err(Error::rule(
+                    "capturedOn",
+                    "INFLUENCE_BEFORE_LEARNING",
+                    format!(
+                        "the learning already has an influence dated {earliest}, before {}; a learning cannot influence anything before it existed",
+                        after.existed_since()
+                    ),
+                ));
+            }
+            w.replace_node(&after).await?;
+            Ok(Applied::Updated { before, after })
+        }
+        Change::Delete(id) => {
+            let node = w.node(&id).await?.ok_or_else(|| Error::no_node(&id))?;
+            if node.kind() == NodeKind::Source {
+                let citing = w.influences_citing(&id).await?;
+                if citing > 0 {
+                    return Err(Error::Conflict(format!(
+                        "{id} backs {citing} influence(s); remove it from their sources first"
+                    )));
+                }
+            }
+            if node.kind() == NodeKind::Organisation {
+                return Err(Error::Conflict(format!(
+                    "{id} is an organisation; organisations are not deleted through the API"
+                )));
+            }
+            let edges = w.delete_node(&id).await?;
+            Ok(Applied::Deleted { node, edges })
+        }
+        Change::Link(edge) => {
+            let from = w.node(&edge.from).await?.ok_or_else(|| Error::no_node(&edge.from))?;
+            if w.node(&edge.to).await?.is_none() {
+                return Err(Error::no_node(&edge.to));
+            }
+            if w.edge(&edge.from, edge.kind, &edge.to).await?.is_some() {
+                return Err(Error::Conflict(format!("{} -[{}]-> {} already exists", edge.from, edge.kind, edge.to)));
+            }
+            if let Some(influence) = &edge.influence {
+                check_influence_date(&from, &edge)?;
+                for source in &influence.sources {
+                    if w.node(source).await?.is_none() {
+                        return Err(Error::rule("sources", "UNKNOWN_NODE", format!("no node has the id {source}")));
+                    }
+                }
+            }
+            w.insert_edge(&edge).await?;
+            Ok(Applied::Linked(edge))
+        }
+        Change::Unlink { from, kind, to } => {
+            let edge = w
+                .edge(&from, kind, &to)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("there is no relationship {from} -[{kind}]-> {to}")))?;
+            w.delete_edge(&from, kind, &to).await?;
+            Ok(Applied::Unlinked(edge))
+        }
+    }
+}

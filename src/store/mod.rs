@@ -1,0 +1,140 @@
+//! The one port to persistence. `GraphStore` speaks the domain; each backend
+//! implements it natively. The rules a change must follow are applied once, in
+//! `apply`, over a backend's transaction, so the backends cannot drift apart.
+
+mod apply;
+mod location;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, timestamp};
+
+pub use apply::{Failed, Writer, apply_changes};
+pub use location::StoreLocation;
+
+/// Which way to follow relationships from a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Relationships the node points out along (the node is `from`).
+    Out,
+    /// Relationships that point at the node (the node is `to`).
+    In,
+}
+
+/// The field a list is ordered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderField {
+    Id,
+    Title,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl OrderField {
+    /// The value of the field for a node, as the store compares it.
+    pub fn key(self, node: &Node) -> String {
+        match self {
+            OrderField::Id => node.id.to_string(),
+            OrderField::Title => node.title.clone(),
+            OrderField::CreatedAt => timestamp(node.created_at),
+            OrderField::UpdatedAt => timestamp(node.updated_at),
+        }
+    }
+}
+
+/// A test on one of a kind's own fields.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FieldTest {
+    /// The field holds one of these words.
+    OneOf(&'static str, Vec<String>),
+    /// The field is a number at least this large.
+    AtLeast(&'static str, i64),
+}
+
+/// Which nodes of a kind a list or a count takes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeFilter {
+    /// Owned by one of these organisations (all, when empty).
+    pub organisations: Vec<String>,
+    /// The title contains this text, ignoring ASCII case.
+    pub title_contains: Option<String>,
+    /// Carries at least one of these tags (any, when empty).
+    pub tags: Vec<String>,
+    pub fields: Vec<FieldTest>,
+}
+
+/// A position in an ordered list: the order field's value and the id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Position {
+    pub key: String,
+    pub id: String,
+}
+
+/// One page of one kind of node, by keyset pagination.
+#[derive(Clone, Debug)]
+pub struct ListQuery {
+    pub kind: NodeKind,
+    pub filter: NodeFilter,
+    pub order: OrderField,
+    pub descending: bool,
+    /// Only nodes after this position…
+    pub after: Option<Position>,
+    /// …and before this one.
+    pub before: Option<Position>,
+    /// How many nodes to return at most.
+    pub limit: usize,
+    /// Take the last `limit` nodes of the window rather than the first.
+    pub from_end: bool,
+}
+
+/// The persistence port. Every method is one round trip's worth of work.
+#[async_trait]
+pub trait GraphStore: Send + Sync + 'static {
+    /// A short name of the backend, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    /// Succeeds when the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// The nodes with these ids, in any order; unknown ids are left out.
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Node>>;
+
+    /// A window of nodes in the query's order (always first to last).
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Node>>;
+
+    /// How many nodes of a kind pass a filter.
+    async fn count(&self, kind: NodeKind, filter: &NodeFilter) -> Result<u64>;
+
+    /// Every relationship leaving (`Out`) or reaching (`In`) any of these nodes.
+    async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
+
+    /// Applies a change set in one transaction: all of it, or none of it.
+    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed>;
+
+    /// Whether the store holds no node at all.
+    async fn is_empty(&self) -> Result<bool>;
+
+    /// Every node and relationship, for export and copying.
+    async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)>;
+}
+
+pub type Store = Arc<dyn GraphStore>;
+
+/// Opens the store a location names, creating and migrating it when needed.
+pub async fn open(location: &StoreLocation) -> Result<Store> {
+    match location {
+        StoreLocation::Sqlite(path) => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
+                .await
+                .map_err(Error::internal)??;
+            Ok(Arc::new(store))
+        }
+        StoreLocation::Neo4j(uri) => {
+            Err(Error::invalid("store", format!("{uri}: the Neo4j backend is not built into this version")))
+        }
+    }
+}

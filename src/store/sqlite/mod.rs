@@ -1,0 +1,132 @@
+//! The embedded store: one SQLite file through rusqlite (bundled), in WAL mode
+//! with `synchronous=FULL` and foreign keys on. One writer connection behind a
+//! mutex (SQLite allows one writer anyway) and a pool of readers; every call
+//! runs on tokio's blocking threads, never on the async runtime's.
+
+mod read;
+mod write;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+use super::{Direction, Failed, GraphStore, ListQuery, NodeFilter};
+use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
+
+/// How many reader connections the pool keeps at most.
+const READERS: u32 = 8;
+
+/// The versioned schema; a new version is a new entry, never an edit.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("schema.sql"))])
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -32000;",
+    )
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    readers: Pool<SqliteConnectionManager>,
+    writer: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(Error::internal)?;
+        }
+        let mut writer = Connection::open(path).map_err(Error::internal)?;
+        configure(&writer).map_err(Error::internal)?;
+        migrations().to_latest(&mut writer).map_err(Error::internal)?;
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            configure(c)?;
+            c.execute_batch("PRAGMA query_only = ON;")
+        });
+        let readers = Pool::builder().max_size(READERS).min_idle(Some(1)).build(manager).map_err(Error::internal)?;
+        Ok(SqliteStore { readers, writer: Arc::new(Mutex::new(writer)) })
+    }
+
+    /// Runs `work` with a reader connection on a blocking thread.
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.get().map_err(|e| Error::Unavailable(e.into()))?;
+            work(&conn)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+}
+
+#[async_trait]
+impl GraphStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(Error::internal)).await
+    }
+
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = read::id_list(ids);
+        self.read(move |c| read::nodes_by_ids(c, &ids)).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Node>> {
+        let query = query.clone();
+        self.read(move |c| read::list(c, &query)).await
+    }
+
+    async fn count(&self, kind: NodeKind, filter: &NodeFilter) -> Result<u64> {
+        let filter = filter.clone();
+        self.read(move |c| read::count(c, kind, &filter)).await
+    }
+
+    async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = read::id_list(ids);
+        self.read(move |c| read::edges(c, &ids, direction)).await
+    }
+
+    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {
+        let writer = self.writer.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            write::apply(&mut conn, changes, now())
+        })
+        .await;
+        outcome.unwrap_or_else(|e| Err(Failed { index: 0, error: Error::internal(e) }))
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        self.read(|c| c.query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0)).map_err(Error::internal))
+            .await
+    }
+
+    async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
+        self.read(read::dump).await
+    }
+}

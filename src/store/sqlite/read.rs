@@ -1,0 +1,177 @@
+//! Reads: nodes by id, keyset-paginated lists, counts and relationships.
+//! Id lists travel as one JSON array parameter (`json_each`), so a statement's
+//! text does not depend on how many ids it is given and stays cached.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, Row, params_from_iter};
+use serde_json::{Map, Value as Json};
+
+use crate::domain::{Details, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
+
+pub(super) const NODE_COLUMNS: &str =
+    "id, title, description, tags, visibility, assertion, created_at, updated_at, details";
+
+pub(super) fn id_list(ids: &[NodeId]) -> String {
+    Json::Array(ids.iter().map(|id| Json::String(id.to_string())).collect()).to_string()
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::internal(anyhow::anyhow!("a stored row cannot be read: {what}"))
+}
+
+fn json_cell<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(corrupt)
+}
+
+fn enum_cell<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(text).ok_or_else(|| corrupt(format!("unknown word {text}")))
+}
+
+fn time_cell(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(corrupt)
+}
+
+/// Reads a node from a row of `NODE_COLUMNS`.
+pub(super) fn node_from_row(row: &Row<'_>) -> Result<Node> {
+    let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    let id = NodeId::parse(text(0)?).map_err(corrupt)?;
+    let details: Map<String, Json> = json_cell(text(8)?)?;
+    Ok(Node {
+        details: Details::from_json(id.kind(), details).map_err(corrupt)?,
+        id,
+        title: text(1)?.to_owned(),
+        description: text(2)?.to_owned(),
+        tags: json_cell(text(3)?)?,
+        visibility: enum_cell(text(4)?, crate::domain::Visibility::parse)?,
+        assertion: enum_cell(text(5)?, crate::domain::Assertion::parse)?,
+        created_at: time_cell(text(6)?)?,
+        updated_at: time_cell(text(7)?)?,
+    })
+}
+
+/// Reads an edge from a row of `src, kind, dst, assertion, props`.
+pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
+    let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    let kind = enum_cell(text(1)?, RelationshipKind::parse)?;
+    let mut props: Map<String, Json> = json_cell(text(4)?)?;
+    props.insert("assertion".into(), text(3)?.into());
+    Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt)
+}
+
+fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(Error::internal)?;
+    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(Error::internal)? {
+        out.push(read(row)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn nodes_by_ids(conn: &Connection, ids: &str) -> Result<Vec<Node>> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id IN (SELECT value FROM json_each(?1))");
+    collect(conn, &sql, &[Sql::Text(ids.to_owned())], node_from_row)
+}
+
+pub(super) fn edges(conn: &Connection, ids: &str, direction: Direction) -> Result<Vec<Edge>> {
+    let end = match direction {
+        Direction::Out => "src",
+        Direction::In => "dst",
+    };
+    let sql =
+        format!("SELECT src, kind, dst, assertion, props FROM edges WHERE {end} IN (SELECT value FROM json_each(?1))");
+    collect(conn, &sql, &[Sql::Text(ids.to_owned())], edge_from_row)
+}
+
+/// The SQL condition and parameters of a kind and a filter.
+fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> String {
+    // The kind is a closed word, written into the text so that partial indexes apply.
+    let mut sql = format!("kind = '{}'", kind.as_str());
+    if !filter.organisations.is_empty() {
+        params.push(Sql::Text(Json::from(filter.organisations.clone()).to_string()));
+        sql += &format!(" AND organisation IN (SELECT value FROM json_each(?{}))", params.len());
+    }
+    if let Some(text) = &filter.title_contains {
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        params.push(Sql::Text(format!("%{escaped}%")));
+        sql += &format!(" AND title LIKE ?{} ESCAPE '\\'", params.len());
+    }
+    if !filter.tags.is_empty() {
+        params.push(Sql::Text(Json::from(filter.tags.clone()).to_string()));
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM json_each(tags) t WHERE t.value IN (SELECT value FROM json_each(?{})))",
+            params.len()
+        );
+    }
+    for test in &filter.fields {
+        match test {
+            FieldTest::OneOf(field, words) => {
+                params.push(Sql::Text(Json::from(words.clone()).to_string()));
+                sql += &format!(
+                    " AND json_extract(details, '$.{field}') IN (SELECT value FROM json_each(?{}))",
+                    params.len()
+                );
+            }
+            FieldTest::AtLeast(field, low) => {
+                params.push(Sql::Integer(*low));
+                sql += &format!(" AND json_extract(details, '$.{field}') >= ?{}", params.len());
+            }
+        }
+    }
+    sql
+}
+
+fn order_column(field: OrderField) -> &'static str {
+    match field {
+        OrderField::Id => "id",
+        OrderField::Title => "title",
+        OrderField::CreatedAt => "created_at",
+        OrderField::UpdatedAt => "updated_at",
+    }
+}
+
+pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<Vec<Node>> {
+    let mut params = Vec::new();
+    let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE ");
+    sql += &conditions(query.kind, &query.filter, &mut params);
+    let column = order_column(query.order);
+    // Keyset bounds compare (column, id) pairs; descending order flips them.
+    let (later, earlier) = if query.descending { ("<", ">") } else { (">", "<") };
+    for (position, op) in [(&query.after, later), (&query.before, earlier)] {
+        if let Some(p) = position {
+            params.push(Sql::Text(p.key.clone()));
+            params.push(Sql::Text(p.id.clone()));
+            sql += &format!(" AND ({column}, id) {op} (?{}, ?{})", params.len() - 1, params.len());
+        }
+    }
+    let ascending = query.descending == query.from_end;
+    let dir = if ascending { "ASC" } else { "DESC" };
+    params.push(Sql::Integer(query.limit as i64));
+    sql += &format!(" ORDER BY {column} {dir}, id {dir} LIMIT ?{}", params.len());
+    let mut nodes = collect(conn, &sql, &params, node_from_row)?;
+    if query.from_end {
+        nodes.reverse();
+    }
+    Ok(nodes)
+}
+
+pub(super) fn count(conn: &Connection, kind: NodeKind, filter: &NodeFilter) -> Result<u64> {
+    let mut params = Vec::new();
+    let sql = format!("SELECT count(*) FROM nodes WHERE {}", conditions(kind, filter, &mut params));
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
+    let n: i64 = stmt.query_row(params_from_iter(params.iter()), |r| r.get(0)).map_err(Error::internal)?;
+    Ok(n as u64)
+}
+
+pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
+    let nodes = collect(conn, &format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY seq"), &[], node_from_row)?;
+    let edges = collect(
+        conn,
+        "SELECT src, kind, dst, assertion, props FROM edges ORDER BY src, kind, dst",
+        &[],
+        edge_from_row,
+    )?;
+    Ok((nodes, edges))
+}
