@@ -42,12 +42,26 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Write a synthetic graph in the seed format, the same for the same seed.
+    Generate {
+        /// How many organisations; each brings about 100 nodes.
+        #[arg(long, default_value_t = 10)]
+        organisations: usize,
+        /// The random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write; standard output when left out.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum ExportFormat {
     /// The seed format, re-importable without loss.
     Json,
+    /// W3C PROV-JSON.
+    ProvJson,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -108,6 +122,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Some(Command::Generate { organisations, seed, output }) => {
+            let plan = crate::generate::Plan { organisations, seed };
+            let made = match output {
+                Some(path) => crate::generate::write(plan, std::fs::File::create(&path)?)?,
+                None => crate::generate::write(plan, std::io::stdout().lock())?,
+            };
+            eprintln!("generated {} nodes and {} relationships", made.nodes, made.relationships);
+            Ok(())
+        }
         Some(Command::Import { file, store }) => {
             let store = open(&store.location).await?;
             let loaded = crate::seed::load_file(&store, &file).await?;
@@ -119,10 +142,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Some(Command::Export { format: ExportFormat::Json, output, store }) => {
+        Some(Command::Export { format, output, store }) => {
             let store = open(&store.location).await?;
             let (nodes, edges) = store.dump().await?;
-            let mut text = serde_json::to_string_pretty(&SeedFile::from_graph(&nodes, &edges))?;
+            let mut text = match format {
+                ExportFormat::Json => serde_json::to_string_pretty(&SeedFile::from_graph(&nodes, &edges))?,
+                ExportFormat::ProvJson => serde_json::to_string_pretty(&crate::prov::document(&nodes, &edges))?,
+            };
             text.push('\n');
             match output {
                 Some(path) => std::fs::write(&path, text)?,

@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod domain;
+pub mod generate;
 pub mod graphql;
 pub mod http;
+pub mod prov;
 pub mod seed;
 pub mod server;
 pub mod store;

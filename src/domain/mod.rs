@@ -9,7 +9,7 @@ mod change;
 mod error;
 mod id;
 mod node;
-mod record;
+pub mod record;
 mod relationship;
 mod vocabulary;
 

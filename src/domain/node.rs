@@ -242,7 +242,11 @@ impl Details {
     /// Reads a kind's fields; a field the kind does not have is refused.
     pub fn from_json(kind: NodeKind, fields: Map<String, Json>) -> Result<Details> {
         fn read<T: DeserializeOwned>(fields: Map<String, Json>) -> Result<T> {
-            serde_json::from_value(Json::Object(fields)).map_err(|e| Error::invalid("", e.to_string()))
+            serde_path_to_error::deserialize(Json::Object(fields)).map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                Error::invalid(field_of(&path, &message), message)
+            })
         }
         if let Some(field) = fields.keys().find(|k| COMMON.contains(&k.as_str())) {
             return Err(Error::invalid(field.as_str(), "appears twice"));
@@ -317,6 +321,15 @@ pub struct NodePatch(pub Map<String, Json>);
 /// Formats a timestamp the way the stores keep it: fixed width, so text order is time order.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The field a serde error is about: its path, or the field named in a
+/// "missing field `x`" or "unknown field `x`" message.
+fn field_of(path: &str, message: &str) -> String {
+    if !path.is_empty() && path != "." {
+        return path.to_owned();
+    }
+    message.split('`').nth(1).filter(|_| message.contains(" field `")).unwrap_or_default().to_owned()
 }
 
 fn take<T: DeserializeOwned>(record: &mut Map<String, Json>, field: &str) -> Result<Option<T>> {

@@ -77,17 +77,25 @@ impl ListTotals {
     }
 }
 
-fn encode(order: NodeOrderField, position: &Position) -> String {
-    let json = serde_json::json!([order.word(), position.key, position.id]);
+impl NodeOrder {
+    /// The order in words, as a cursor records it: `TITLE ASC`.
+    fn words(self) -> String {
+        let direction = if self.direction == OrderDirection::Desc { "DESC" } else { "ASC" };
+        format!("{} {direction}", self.field.word())
+    }
+}
+
+fn encode(order: NodeOrder, position: &Position) -> String {
+    let json = serde_json::json!([order.words(), position.key, position.id]);
     URL_SAFE_NO_PAD.encode(json.to_string())
 }
 
-fn decode(field: &str, order: NodeOrderField, cursor: &str) -> Result<Position> {
+fn decode(field: &str, order: NodeOrder, cursor: &str) -> Result<Position> {
     let bad = || bad_input(field, "is not a cursor this list gave");
     let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| bad())?;
-    let (word, key, id): (String, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if word != order.word() {
-        return Err(bad_input(field, format!("was made for orderBy {word}, not {}", order.word())));
+    let (words, key, id): (String, String, String) = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if words != order.words() {
+        return Err(bad_input(field, format!("was made for orderBy {words}, not {}", order.words())));
     }
     Ok(Position { key, id })
 }
@@ -122,8 +130,8 @@ pub async fn page<T: OutputType>(
         (None, Some(n)) => (check("last", n)?, true),
         (None, None) => (DEFAULT_PAGE, false),
     };
-    let after = window.after.as_deref().map(|c| decode("after", order.field, c)).transpose()?;
-    let before = window.before.as_deref().map(|c| decode("before", order.field, c)).transpose()?;
+    let after = window.after.as_deref().map(|c| decode("after", order, c)).transpose()?;
+    let before = window.before.as_deref().map(|c| decode("before", order, c)).transpose()?;
     let query = ListQuery {
         kind,
         filter: filter.clone(),
@@ -147,7 +155,7 @@ pub async fn page<T: OutputType>(
     let mut connection = Connection::with_additional_fields(has_previous, has_next, ListTotals { store, kind, filter });
     connection.edges.extend(nodes.into_iter().map(|node| {
         let position = Position { key: query.order.key(&node), id: node.id.to_string() };
-        Edge::new(encode(order.field, &position), wrap(Arc::new(node)))
+        Edge::new(encode(order, &position), wrap(Arc::new(node)))
     }));
     Ok(connection)
 }

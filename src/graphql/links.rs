@@ -215,15 +215,13 @@ impl InfluenceConnection {
         influences.sort_by_key(|e| key(e));
         let start = match after {
             None => 0,
-            Some(cursor) => {
-                let decoded = URL_SAFE_NO_PAD
-                    .decode(cursor.as_bytes())
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|s| s.parse::<usize>().ok())
-                    .ok_or_else(|| bad_input("after", "is not a cursor this connection gave"))?;
-                decoded + 1
-            }
+            Some(cursor) => URL_SAFE_NO_PAD
+                .decode(cursor.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse::<usize>().ok())
+                .and_then(|n| n.checked_add(1))
+                .ok_or_else(|| bad_input("after", "is not a cursor this connection gave"))?,
         };
         let total = influences.len();
         let page: Vec<InfluenceEdge> = influences

@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, loaders and error mapping. Resolvers
 //! speak to the store only through `Store` and the request's loaders.
 
+mod analysis;
 mod connection;
 mod error;
 mod links;

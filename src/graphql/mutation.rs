@@ -73,7 +73,9 @@ async fn update(ctx: &Context<'_>, kind: NodeKind, id: &str, patch: Map<String, 
 }
 
 macro_rules! inputs {
-    ($create:ident, $update:ident, $what:literal, { $($(#[$m:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+    ($create:ident, $update:ident, $what:literal,
+     required { $($(#[$rm:meta])* $required:ident : $rty:ty),* $(,)? }
+     optional { $($(#[$m:meta])* $field:ident : $ty:ty),* $(,)? }) => {
         #[doc = concat!("A new ", $what, ". Its id is `<organisation>:<kind>:<slug>`; the slug comes from the title unless given.")]
         #[derive(InputObject, Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -92,6 +94,7 @@ macro_rules! inputs {
             pub visibility: Option<Visibility>,
             #[serde(skip_serializing_if = "Option::is_none")]
             pub assertion: Option<Assertion>,
+            $($(#[$rm])* pub $required: $rty,)*
             $($(#[$m])* #[serde(skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>,)*
         }
 
@@ -109,30 +112,28 @@ macro_rules! inputs {
             pub visibility: Opt<Visibility>,
             #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
             pub assertion: Opt<Assertion>,
+            $($(#[$rm])* #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")] pub $required: Opt<$rty>,)*
             $($(#[$m])* #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")] pub $field: Opt<$ty>,)*
         }
     };
 }
 
-inputs!(CreateOrganisationInput, UpdateOrganisationInput, "organisation", {
+inputs!(CreateOrganisationInput, UpdateOrganisationInput, "organisation", required {} optional {
     jurisdiction: String,
     /// What the organisation is for.
     purpose: String,
 });
-inputs!(CreateValueInput, UpdateValueInput, "value", { definition: String });
-inputs!(CreatePrincipleInput, UpdatePrincipleInput, "principle", {
-    statement: String,
+inputs!(CreateValueInput, UpdateValueInput, "value", required {} optional { definition: String });
+inputs!(CreatePrincipleInput, UpdatePrincipleInput, "principle", required { statement: String } optional {
     rationale: String,
     status: PrincipleStatus,
     adopted_on: Date,
 });
-inputs!(CreateBarrierInput, UpdateBarrierInput, "barrier", {
-    kind: BarrierKind,
+inputs!(CreateBarrierInput, UpdateBarrierInput, "barrier", required { kind: BarrierKind } optional {
     /// 1 (a little) to 5 (most).
     severity: i32,
 });
-inputs!(CreateExperimentInput, UpdateExperimentInput, "experiment", {
-    hypothesis: String,
+inputs!(CreateExperimentInput, UpdateExperimentInput, "experiment", required { hypothesis: String } optional {
     status: ExperimentStatus,
     started_on: Date,
     ended_on: Date,
@@ -140,17 +141,14 @@ inputs!(CreateExperimentInput, UpdateExperimentInput, "experiment", {
     evidence_level: i32,
     failure_notes: String,
 });
-inputs!(CreateLearningInput, UpdateLearningInput, "learning", {
-    statement: String,
-    kind: LearningKind,
+inputs!(CreateLearningInput, UpdateLearningInput, "learning", required { statement: String, kind: LearningKind } optional {
     confidence: Confidence,
     embedding: Embedding,
     /// When the learning was first recorded; it cannot influence anything earlier.
     captured_on: Date,
     embedded_on: Date,
 });
-inputs!(CreateSourceInput, UpdateSourceInput, "source", {
-    url: String,
+inputs!(CreateSourceInput, UpdateSourceInput, "source", required { url: String } optional {
     publisher: String,
     published_on: Date,
     quote: String,

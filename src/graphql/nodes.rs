@@ -23,6 +23,7 @@ use super::scalars::Date;
     name = "Node",
     field(name = "id", ty = "ID", desc = "The node's id: `<organisation>:<kind>:<slug>`."),
     field(name = "organisation_slug", ty = "String", desc = "The slug of the organisation that owns the node."),
+    field(name = "organisation", ty = "Option<OrganisationNode>", desc = "The organisation that owns the node."),
     field(name = "title", ty = "String"),
     field(name = "description", ty = "String"),
     field(name = "tags", ty = "Vec<String>"),
@@ -34,6 +35,11 @@ use super::scalars::Date;
     ),
     field(name = "created_at", ty = "DateTime<Utc>"),
     field(name = "updated_at", ty = "DateTime<Utc>"),
+    field(
+        name = "cites",
+        ty = "Vec<Citation>",
+        desc = "The sources this node cites, with the quote and place in each."
+    ),
     field(
         name = "links",
         ty = "Vec<Relationship>",

@@ -2,10 +2,11 @@
 
 use async_graphql::{Context, ID, InputObject, MergedObject, Object, Result};
 
+use crate::domain::RelationshipKind;
 use crate::domain::{
     BarrierKind, Confidence, Embedding, ExperimentStatus, LearningKind, NodeId, NodeKind, PrincipleStatus,
 };
-use crate::store::{FieldTest, NodeFilter};
+use crate::store::{Direction, FieldTest, NodeFilter};
 
 use super::connection::{NodeConnection, NodeOrder, Window, page};
 use super::error::{bad_input, to_gql};
@@ -36,12 +37,16 @@ impl NodeFilterInput {
             title_contains: self.title_contains.filter(|t| !t.is_empty()),
             tags: self.tags.unwrap_or_default(),
             fields: Vec::new(),
+            related: Vec::new(),
         })
     }
 }
 
 fn one_of<T: Copy>(field: &'static str, words: Option<Vec<T>>, word: fn(T) -> &'static str) -> Option<FieldTest> {
-    words.map(|w| FieldTest::OneOf(field, w.into_iter().map(|v| word(v).to_owned()).collect()))
+    // An empty list restricts nothing, as for every other list filter.
+    words
+        .filter(|w| !w.is_empty())
+        .map(|w| FieldTest::OneOf(field, w.into_iter().map(|v| word(v).to_owned()).collect()))
 }
 
 #[derive(InputObject, Default)]
@@ -58,6 +63,8 @@ pub struct BarrierFilter {
     pub kind: Option<Vec<BarrierKind>>,
     /// Severity at least this (1–5).
     pub severity_at_least: Option<i32>,
+    /// Whether some experiment addresses the barrier: `false` lists the ones nobody has tried to shift yet.
+    pub addressed: Option<bool>,
 }
 
 #[derive(InputObject, Default)]
@@ -117,6 +124,7 @@ pub struct QueryRoot(
     ExperimentsQuery,
     LearningsQuery,
     SourcesQuery,
+    super::analysis::AnalysisQuery,
 );
 
 #[derive(Default)]
@@ -160,6 +168,7 @@ barriers, Barrier, BarrierFilter, BarrierNode, |f| {
     let mut filter = f.common.into_filter()?;
     filter.fields.extend(one_of("kind", f.kind, BarrierKind::as_str));
     filter.fields.extend(f.severity_at_least.map(|n| FieldTest::AtLeast("severity", n.into())));
+    filter.related.extend(f.addressed.map(|yes| (RelationshipKind::Addresses, Direction::In, yes)));
     Ok(filter)
 });
 list_field!(ExperimentsQuery,

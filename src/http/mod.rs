@@ -43,8 +43,31 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(axum::middleware::map_response(json_refusals))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The body-limit and timeout layers answer in plain text; clients get JSON with a code instead.
+async fn json_refusals(response: Response) -> Response {
+    let plain = !response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json") || v.contains("html"));
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if plain => request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than {MAX_BODY} bytes"),
+        ),
+        StatusCode::SERVICE_UNAVAILABLE if plain => request_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            "the request took too long and was stopped".into(),
+        ),
+        _ => response,
+    }
 }
 
 async fn graphiql() -> Html<String> {

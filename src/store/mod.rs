@@ -5,15 +5,36 @@
 mod apply;
 mod location;
 pub mod sqlite;
+pub mod traverse;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, timestamp};
+use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
 
 pub use apply::{Failed, Writer, apply_changes};
 pub use location::StoreLocation;
+pub use traverse::{PathRequest, Paths, Trace, TraceDirection, TraceRequest};
+
+/// A full-text search.
+#[derive(Clone, Debug)]
+pub struct SearchRequest {
+    pub text: String,
+    /// Only nodes of these kinds (all, when empty).
+    pub kinds: Vec<NodeKind>,
+    pub first: usize,
+}
+
+/// A node that matched a search, best first.
+#[derive(Clone, Debug)]
+pub struct SearchHit {
+    pub node: Node,
+    /// Higher is more relevant.
+    pub score: f64,
+    /// The matching words in context, with matches between `[` and `]`.
+    pub snippet: String,
+}
 
 /// Which way to follow relationships from a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +84,8 @@ pub struct NodeFilter {
     pub title_contains: Option<String>,
     /// Carries at least one of these tags (any, when empty).
     pub tags: Vec<String>,
+    /// Has (true) or lacks (false) a relationship of this kind that way.
+    pub related: Vec<(RelationshipKind, Direction, bool)>,
     pub fields: Vec<FieldTest>,
 }
 
@@ -119,6 +142,22 @@ pub trait GraphStore: Send + Sync + 'static {
 
     /// Every node and relationship, for export and copying.
     async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)>;
+
+    /// The subgraph reachable from one node.
+    async fn trace(&self, request: &TraceRequest) -> Result<Trace>;
+
+    /// Simple paths from one node to another, shortest first.
+    async fn paths(&self, request: &PathRequest) -> Result<Paths>;
+
+    /// Nodes ranked by how well their words match the text.
+    async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>>;
+
+    /// INFLUENCED relationships whose two ends belong to different organisations, oldest first,
+    /// optionally only from learnings of one organisation or into nodes of another.
+    async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>>;
+
+    /// Each embedded learning (of one organisation, or all) with each experiment that produced it.
+    async fn embedding_pairs(&self, organisation: Option<&str>) -> Result<Vec<(Node, Node)>>;
 }
 
 pub type Store = Arc<dyn GraphStore>;

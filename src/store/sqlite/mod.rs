@@ -13,9 +13,13 @@ use async_trait::async_trait;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
 use rusqlite_migration::{M, Migrations};
 
-use super::{Direction, Failed, GraphStore, ListQuery, NodeFilter};
+use super::{
+    Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths, SearchHit, SearchRequest, Trace,
+    TraceRequest, traverse,
+};
 use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
 /// How many reader connections the pool keeps at most.
@@ -23,10 +27,17 @@ const READERS: u32 = 8;
 
 /// The versioned schema; a new version is a new entry, never an edit.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema.sql"))])
+    Migrations::new(vec![M::up(include_str!("schema.sql")), M::up(include_str!("search.sql"))])
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // SQLite folds only ASCII case; titles in any script need Rust's folding.
+    conn.create_scalar_function(
+        "pv_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| Ok(ctx.get::<String>(0)?.to_lowercase()),
+    )?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -128,5 +139,30 @@ impl GraphStore for SqliteStore {
 
     async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
         self.read(read::dump).await
+    }
+
+    async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
+        let request = request.clone();
+        self.read(move |c| traverse::trace(&mut read::Reader(c), &request)).await
+    }
+
+    async fn paths(&self, request: &PathRequest) -> Result<Paths> {
+        let request = request.clone();
+        self.read(move |c| traverse::paths(&mut read::Reader(c), &request)).await
+    }
+
+    async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {
+        let (from, to) = (from.map(str::to_owned), to.map(str::to_owned));
+        self.read(move |c| read::influences_across(c, from.as_deref(), to.as_deref(), limit)).await
+    }
+
+    async fn embedding_pairs(&self, organisation: Option<&str>) -> Result<Vec<(Node, Node)>> {
+        let organisation = organisation.map(str::to_owned);
+        self.read(move |c| read::embedding_pairs(c, organisation.as_deref())).await
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {
+        let request = request.clone();
+        self.read(move |c| read::search(c, &request)).await
     }
 }

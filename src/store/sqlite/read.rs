@@ -35,7 +35,12 @@ fn time_cell(text: &str) -> Result<DateTime<Utc>> {
 
 /// Reads a node from a row of `NODE_COLUMNS`.
 pub(super) fn node_from_row(row: &Row<'_>) -> Result<Node> {
-    let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    node_at(row, 0)
+}
+
+/// Reads a node from the `NODE_COLUMNS` that start at column `at`.
+fn node_at(row: &Row<'_>, at: usize) -> Result<Node> {
+    let text = |i: usize| row.get_ref(at + i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
     let id = NodeId::parse(text(0)?).map_err(corrupt)?;
     let details: Map<String, Json> = json_cell(text(8)?)?;
     Ok(Node {
@@ -94,15 +99,25 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> Str
         sql += &format!(" AND organisation IN (SELECT value FROM json_each(?{}))", params.len());
     }
     if let Some(text) = &filter.title_contains {
-        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        params.push(Sql::Text(format!("%{escaped}%")));
-        sql += &format!(" AND title LIKE ?{} ESCAPE '\\'", params.len());
+        params.push(Sql::Text(text.to_lowercase()));
+        sql += &format!(" AND instr(pv_fold(title), ?{}) > 0", params.len());
     }
     if !filter.tags.is_empty() {
         params.push(Sql::Text(Json::from(filter.tags.clone()).to_string()));
         sql += &format!(
             " AND EXISTS (SELECT 1 FROM json_each(tags) t WHERE t.value IN (SELECT value FROM json_each(?{})))",
             params.len()
+        );
+    }
+    for (relationship, direction, present) in &filter.related {
+        let near = match direction {
+            Direction::Out => "src",
+            Direction::In => "dst",
+        };
+        let not = if *present { "" } else { "NOT " };
+        sql += &format!(
+            " AND {not}EXISTS (SELECT 1 FROM edges e WHERE e.{near} = nodes.id AND e.kind = '{}')",
+            relationship.as_str()
         );
     }
     for test in &filter.fields {
@@ -174,4 +189,113 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
         edge_from_row,
     )?;
     Ok((nodes, edges))
+}
+
+/// A reader connection as the traversals see it.
+pub(super) struct Reader<'c>(pub &'c Connection);
+
+impl crate::store::traverse::Neighbours for Reader<'_> {
+    fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        nodes_by_ids(self.0, &id_list(ids))
+    }
+
+    fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        edges(self.0, &id_list(ids), direction)
+    }
+}
+
+/// Turns a user's words into an FTS5 query: every word must appear, the last
+/// may be the start of a word, and no FTS5 operator can be smuggled in.
+fn match_expression(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    let last = words.len().checked_sub(1)?;
+    Some(
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if i == last { format!("{w}*") } else { w.clone() })
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+pub(super) fn search(conn: &Connection, request: &crate::store::SearchRequest) -> Result<Vec<crate::store::SearchHit>> {
+    let Some(expression) = match_expression(&request.text) else {
+        return Err(Error::invalid("text", "has no words to search for"));
+    };
+    let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
+    // bm25 weighs a match in the title ten times one in the body; lower is better.
+    let sql = format!(
+        "SELECT {cols}, bm25(node_words, 10.0, 1.0) AS rank,
+                snippet(node_words, -1, '[', ']', '…', 12)
+         FROM node_words JOIN nodes n ON n.seq = node_words.rowid
+         WHERE node_words MATCH ?1 AND (?2 = '[]' OR n.kind IN (SELECT value FROM json_each(?2)))
+         ORDER BY rank LIMIT ?3",
+        cols = NODE_COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
+    let mut rows = stmt
+        .query(rusqlite::params![expression, Json::from(kinds).to_string(), request.first as i64])
+        .map_err(Error::internal)?;
+    let mut hits = Vec::new();
+    while let Some(row) = rows.next().map_err(Error::internal)? {
+        let rank: f64 = row.get(9).map_err(Error::internal)?;
+        let snippet: String = row.get(10).map_err(Error::internal)?;
+        hits.push(crate::store::SearchHit { node: node_from_row(row)?, score: -rank, snippet });
+    }
+    Ok(hits)
+}
+
+/// The organisation slug of an id column, in SQL.
+fn owner(column: &str) -> String {
+    format!("substr({column}, 1, instr({column}, ':') - 1)")
+}
+
+pub(super) fn influences_across(
+    conn: &Connection,
+    from: Option<&str>,
+    to: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Edge>> {
+    let sql = format!(
+        "SELECT src, kind, dst, assertion, props FROM edges
+         WHERE kind = 'INFLUENCED' AND {src} <> {dst}
+           AND (?1 IS NULL OR {src} = ?1) AND (?2 IS NULL OR {dst} = ?2)
+         ORDER BY json_extract(props, '$.on'), src, dst LIMIT ?3",
+        src = owner("src"),
+        dst = owner("dst")
+    );
+    let params = [
+        from.map_or(Sql::Null, |f| Sql::Text(f.to_owned())),
+        to.map_or(Sql::Null, |t| Sql::Text(t.to_owned())),
+        Sql::Integer(limit as i64),
+    ];
+    collect(conn, &sql, &params, edge_from_row)
+}
+
+pub(super) fn embedding_pairs(conn: &Connection, organisation: Option<&str>) -> Result<Vec<(Node, Node)>> {
+    let cols = |alias: &str| NODE_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {e}, {l} FROM nodes l
+         JOIN edges p ON p.dst = l.id AND p.kind = 'PRODUCED'
+         JOIN nodes e ON e.id = p.src
+         WHERE l.kind = 'LEARNING' AND json_extract(l.details, '$.embedding') = 'EMBEDDED'
+           AND (?1 IS NULL OR l.organisation = ?1)
+         ORDER BY l.id, e.id",
+        e = cols("e"),
+        l = cols("l")
+    );
+    let params = [organisation.map_or(Sql::Null, |o| Sql::Text(o.to_owned()))];
+    collect(conn, &sql, &params, |row| Ok((node_at(row, 0)?, node_at(row, 9)?)))
 }

@@ -1,0 +1,312 @@
+//! Traces and paths, written once over a backend's neighbour lookups. Each
+//! step asks for a whole frontier at once, so a trace of depth d costs about
+//! 2·d lookups whatever its size; cycles never loop because a node is visited
+//! once; caps on depth, nodes and work say when they cut a result short.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+
+use crate::domain::{Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+
+use super::Direction;
+
+/// The deepest trace or path anyone may ask for.
+pub const MAX_DEPTH: u32 = 10;
+/// How many nodes a trace returns at most.
+pub const MAX_TRACE_NODES: usize = 5_000;
+/// How many partial paths a path search may extend before it stops.
+const MAX_PATH_WORK: usize = 200_000;
+
+/// Which way a trace follows relationships.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
+pub enum TraceDirection {
+    /// Along relationships, from cause to effect.
+    Downstream,
+    /// Against them, from effect back to cause.
+    Upstream,
+    /// Both ways.
+    Both,
+}
+
+impl TraceDirection {
+    fn steps(self) -> &'static [Direction] {
+        match self {
+            TraceDirection::Downstream => &[Direction::Out],
+            TraceDirection::Upstream => &[Direction::In],
+            TraceDirection::Both => &[Direction::Out, Direction::In],
+        }
+    }
+
+    fn reversed(self) -> TraceDirection {
+        match self {
+            TraceDirection::Downstream => TraceDirection::Upstream,
+            TraceDirection::Upstream => TraceDirection::Downstream,
+            TraceDirection::Both => TraceDirection::Both,
+        }
+    }
+}
+
+/// What a backend gives the traversals: batched lookups, nothing more.
+pub trait Neighbours {
+    fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>>;
+    fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
+}
+
+#[derive(Clone, Debug)]
+pub struct TraceRequest {
+    pub from: NodeId,
+    pub direction: TraceDirection,
+    pub max_depth: u32,
+    /// Follow only these relationship kinds (all, when empty).
+    pub via: Vec<RelationshipKind>,
+    /// List only nodes of these kinds (all, when empty); the walk still passes through others.
+    pub kinds: Vec<NodeKind>,
+    /// Hide nodes created and influences dated after this day.
+    pub as_of: Option<NaiveDate>,
+}
+
+/// The reachable subgraph.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    /// The start node first, then every reached node with its depth, nearest first.
+    pub nodes: Vec<(Node, u32)>,
+    /// Every relationship followed between reached nodes.
+    pub edges: Vec<Edge>,
+    /// For each reached node but the start, the relationship it was first reached by.
+    pub parents: HashMap<NodeId, Edge>,
+    /// Why the result is incomplete, if a cap cut it short.
+    pub truncated: Vec<String>,
+}
+
+impl Trace {
+    /// The path from the start to `id` along first-reached relationships.
+    pub fn path_to(&self, id: &NodeId) -> Vec<Edge> {
+        let mut path = Vec::new();
+        let mut at = id;
+        while let Some(edge) = self.parents.get(at) {
+            at = if &edge.to == at { &edge.from } else { &edge.to };
+            path.push(edge.clone());
+            if path.len() > MAX_DEPTH as usize {
+                break;
+            }
+        }
+        path.reverse();
+        path
+    }
+}
+
+fn visible_node(node: &Node, as_of: Option<NaiveDate>) -> bool {
+    as_of.is_none_or(|day| node.created_at.date_naive() <= day)
+}
+
+fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDate>) -> bool {
+    let kind_ok = via.is_empty() || via.contains(&edge.kind);
+    let date_ok = match (&edge.influence, as_of) {
+        (Some(influence), Some(day)) => influence.on <= day,
+        _ => true,
+    };
+    kind_ok && date_ok
+}
+
+fn far_end(edge: &Edge, step: Direction) -> &NodeId {
+    match step {
+        Direction::Out => &edge.to,
+        Direction::In => &edge.from,
+    }
+}
+
+type EdgeKey = (NodeId, RelationshipKind, NodeId);
+
+fn key(edge: &Edge) -> EdgeKey {
+    (edge.from.clone(), edge.kind, edge.to.clone())
+}
+
+/// Walks out from one node, breadth first.
+pub fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace> {
+    let start = store.nodes(std::slice::from_ref(&request.from))?.pop().ok_or_else(|| Error::no_node(&request.from))?;
+    if !visible_node(&start, request.as_of) {
+        return Err(Error::NotFound(format!(
+            "{} did not exist yet on {}",
+            start.id,
+            request.as_of.unwrap_or_default()
+        )));
+    }
+    let mut depth_of: HashMap<NodeId, u32> = HashMap::from([(start.id.clone(), 0)]);
+    let mut result = Trace { nodes: vec![(start.clone(), 0)], ..Trace::default() };
+    let mut seen_edges: HashSet<EdgeKey> = HashSet::new();
+    let mut frontier = vec![start.id.clone()];
+    for depth in 1..=request.max_depth {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut found: Vec<(Edge, Direction)> = Vec::new();
+        for &step in request.direction.steps() {
+            for edge in store.edges(&frontier, step)? {
+                if visible_edge(&edge, &request.via, request.as_of) {
+                    found.push((edge, step));
+                }
+            }
+        }
+        let mut fresh: Vec<NodeId> = Vec::new();
+        for (edge, step) in &found {
+            let end = far_end(edge, *step);
+            if !depth_of.contains_key(end) && !fresh.contains(end) {
+                fresh.push(end.clone());
+            }
+        }
+        let room = MAX_TRACE_NODES.saturating_sub(depth_of.len());
+        if fresh.len() > room {
+            fresh.truncate(room);
+            result.truncated.push(format!("the trace stopped at {MAX_TRACE_NODES} nodes"));
+        }
+        let mut next = Vec::new();
+        for node in store.nodes(&fresh)? {
+            if visible_node(&node, request.as_of) {
+                depth_of.insert(node.id.clone(), depth);
+                next.push(node.id.clone());
+                result.nodes.push((node, depth));
+            }
+        }
+        for (edge, step) in found {
+            let end = far_end(&edge, step).clone();
+            if !depth_of.contains_key(&end) || !seen_edges.insert(key(&edge)) {
+                continue;
+            }
+            if depth_of[&end] == depth && next.contains(&end) && !result.parents.contains_key(&end) {
+                result.parents.insert(end, edge.clone());
+            }
+            result.edges.push(edge);
+        }
+        frontier = next;
+        if !result.truncated.is_empty() {
+            break;
+        }
+    }
+    if result.truncated.is_empty() && !frontier.is_empty() {
+        // Say so when the depth cap, not the graph, ended the walk.
+        let beyond = request.direction.steps().iter().try_fold(false, |more, &step| {
+            Ok::<bool, Error>(
+                more || store
+                    .edges(&frontier, step)?
+                    .iter()
+                    .any(|e| visible_edge(e, &request.via, request.as_of) && !depth_of.contains_key(far_end(e, step))),
+            )
+        })?;
+        if beyond {
+            result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
+        }
+    }
+    if !request.kinds.is_empty() {
+        let start_id = request.from.clone();
+        result.nodes.retain(|(n, _)| n.id == start_id || request.kinds.contains(&n.kind()));
+    }
+    Ok(result)
+}
+
+#[derive(Clone, Debug)]
+pub struct PathRequest {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub direction: TraceDirection,
+    pub max_depth: u32,
+    pub via: Vec<RelationshipKind>,
+    /// How many paths to return at most.
+    pub first: usize,
+}
+
+/// Simple paths between two nodes, shortest first.
+#[derive(Clone, Debug, Default)]
+pub struct Paths {
+    /// Each path as its relationships in order, and the nodes along it.
+    pub paths: Vec<(Vec<NodeId>, Vec<Edge>)>,
+    /// Every node on any path.
+    pub nodes: Vec<Node>,
+    pub truncated: Vec<String>,
+}
+
+/// Finds simple paths: a backward walk from the target marks how far each node
+/// is from it, then a depth-first search from the start only steps where the
+/// target is still within reach, one path length at a time.
+pub fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths> {
+    let ends = store.nodes(&[request.from.clone(), request.to.clone()])?;
+    for id in [&request.from, &request.to] {
+        if !ends.iter().any(|n| &n.id == id) {
+            return Err(Error::no_node(id));
+        }
+    }
+    let mut result = Paths::default();
+    if request.from == request.to {
+        return Ok(result);
+    }
+    // distance[v]: fewest steps from v to the target; forward[v]: steps from v that keep it in reach.
+    let mut distance: HashMap<NodeId, u32> = HashMap::from([(request.to.clone(), 0)]);
+    let mut forward: HashMap<NodeId, Vec<(NodeId, Edge)>> = HashMap::new();
+    let mut frontier = vec![request.to.clone()];
+    let back = request.direction.reversed();
+    for depth in 1..=request.max_depth {
+        if frontier.is_empty() {
+            break;
+        }
+        let mut next = Vec::new();
+        for &step in back.steps() {
+            for edge in store.edges(&frontier, step)? {
+                if !visible_edge(&edge, &request.via, None) {
+                    continue;
+                }
+                let (here, there) = match step {
+                    Direction::In => (edge.from.clone(), edge.to.clone()),
+                    Direction::Out => (edge.to.clone(), edge.from.clone()),
+                };
+                forward.entry(here.clone()).or_default().push((there, edge));
+                if !distance.contains_key(&here) {
+                    distance.insert(here.clone(), depth);
+                    next.push(here);
+                }
+            }
+        }
+        frontier = next;
+    }
+    let Some(&shortest) = distance.get(&request.from) else { return Ok(result) };
+    let mut work = 0usize;
+    'lengths: for length in shortest..=request.max_depth {
+        let mut stack: Vec<(NodeId, Vec<NodeId>, Vec<Edge>)> =
+            vec![(request.from.clone(), vec![request.from.clone()], vec![])];
+        while let Some((at, nodes, edges)) = stack.pop() {
+            work += 1;
+            if work > MAX_PATH_WORK {
+                result.truncated.push("the path search stopped after exploring its work limit".into());
+                break 'lengths;
+            }
+            if edges.len() as u32 == length || at == request.to {
+                if at == request.to && edges.len() as u32 == length {
+                    result.paths.push((nodes, edges));
+                    if result.paths.len() >= request.first {
+                        break 'lengths;
+                    }
+                }
+                continue;
+            }
+            let left = length - edges.len() as u32 - 1;
+            let mut steps: Vec<&(NodeId, Edge)> = forward.get(&at).map(|v| v.iter().collect()).unwrap_or_default();
+            steps.sort_by(|a, b| b.0.cmp(&a.0));
+            let mut taken: HashSet<EdgeKey> = HashSet::new();
+            for (there, edge) in steps {
+                let reachable = distance.get(there).is_some_and(|d| *d <= left);
+                if !reachable || nodes.contains(there) || !taken.insert(key(edge)) {
+                    continue;
+                }
+                let mut nodes = nodes.clone();
+                nodes.push(there.clone());
+                let mut edges = edges.clone();
+                edges.push(edge.clone());
+                stack.push((there.clone(), nodes, edges));
+            }
+        }
+    }
+    let mut ids: Vec<NodeId> = result.paths.iter().flat_map(|(nodes, _)| nodes.iter().cloned()).collect();
+    ids.sort();
+    ids.dedup();
+    result.nodes = store.nodes(&ids)?;
+    Ok(result)
+}
