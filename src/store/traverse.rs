@@ -48,9 +48,10 @@ impl TraceDirection {
 }
 
 /// What a backend gives the traversals: batched lookups, nothing more.
-pub trait Neighbours {
-    fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>>;
-    fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
+#[async_trait::async_trait]
+pub trait Neighbours: Send {
+    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>>;
+    async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
 }
 
 #[derive(Clone, Debug)]
@@ -123,8 +124,8 @@ fn key(edge: &Edge) -> EdgeKey {
 }
 
 /// Walks out from one node, breadth first.
-pub fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace> {
-    let start = store.nodes(std::slice::from_ref(&request.from))?.pop().ok_or_else(|| Error::no_node(&request.from))?;
+pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace> {
+    let start = store.nodes(std::slice::from_ref(&request.from)).await?.pop().ok_or_else(|| Error::no_node(&request.from))?;
     if !visible_node(&start, request.as_of) {
         return Err(Error::NotFound(format!(
             "{} did not exist yet on {}",
@@ -142,7 +143,7 @@ pub fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace
         }
         let mut found: Vec<(Edge, Direction)> = Vec::new();
         for &step in request.direction.steps() {
-            for edge in store.edges(&frontier, step)? {
+            for edge in store.edges(&frontier, step).await? {
                 if visible_edge(&edge, &request.via, request.as_of) {
                     found.push((edge, step));
                 }
@@ -161,7 +162,7 @@ pub fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace
             result.truncated.push(format!("the trace stopped at {MAX_TRACE_NODES} nodes"));
         }
         let mut next = Vec::new();
-        for node in store.nodes(&fresh)? {
+        for node in store.nodes(&fresh).await? {
             if visible_node(&node, request.as_of) {
                 depth_of.insert(node.id.clone(), depth);
                 next.push(node.id.clone());
@@ -185,14 +186,13 @@ pub fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace
     }
     if result.truncated.is_empty() && !frontier.is_empty() {
         // Say so when the depth cap, not the graph, ended the walk.
-        let beyond = request.direction.steps().iter().try_fold(false, |more, &step| {
-            Ok::<bool, Error>(
-                more || store
-                    .edges(&frontier, step)?
-                    .iter()
-                    .any(|e| visible_edge(e, &request.via, request.as_of) && !depth_of.contains_key(far_end(e, step))),
-            )
-        })?;
+        let mut beyond = false;
+        for &step in request.direction.steps() {
+            beyond = beyond
+                || store.edges(&frontier, step).await?.iter().any(|e| {
+                    visible_edge(e, &request.via, request.as_of) && !depth_of.contains_key(far_end(e, step))
+                });
+        }
         if beyond {
             result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
         }
@@ -228,8 +228,8 @@ pub struct Paths {
 /// Finds simple paths: a backward walk from the target marks how far each node
 /// is from it, then a depth-first search from the start only steps where the
 /// target is still within reach, one path length at a time.
-pub fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths> {
-    let ends = store.nodes(&[request.from.clone(), request.to.clone()])?;
+pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths> {
+    let ends = store.nodes(&[request.from.clone(), request.to.clone()]).await?;
     for id in [&request.from, &request.to] {
         if !ends.iter().any(|n| &n.id == id) {
             return Err(Error::no_node(id));
@@ -250,7 +250,7 @@ pub fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths>
         }
         let mut next = Vec::new();
         for &step in back.steps() {
-            for edge in store.edges(&frontier, step)? {
+            for edge in store.edges(&frontier, step).await? {
                 if !visible_edge(&edge, &request.via, None) {
                     continue;
                 }
@@ -307,6 +307,6 @@ pub fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths>
     let mut ids: Vec<NodeId> = result.paths.iter().flat_map(|(nodes, _)| nodes.iter().cloned()).collect();
     ids.sort();
     ids.dedup();
-    result.nodes = store.nodes(&ids)?;
+    result.nodes = store.nodes(&ids).await?;
     Ok(result)
 }

@@ -74,12 +74,12 @@ impl SqliteStore {
     async fn read<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = readers.get().map_err(|e| Error::Unavailable(e.into()))?;
-            work(&conn)
+            let mut conn = readers.get().map_err(|e| Error::Unavailable(e.into()))?;
+            work(&mut conn)
         })
         .await
         .map_err(Error::internal)?
@@ -138,17 +138,17 @@ impl GraphStore for SqliteStore {
     }
 
     async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
-        self.read(read::dump).await
+        self.read(|c| read::dump(c)).await
     }
 
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
         let request = request.clone();
-        self.read(move |c| traverse::trace(&mut read::Reader(c), &request)).await
+        self.read(move |c| futures::executor::block_on(traverse::trace(&mut read::Reader(c), &request))).await
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
         let request = request.clone();
-        self.read(move |c| traverse::paths(&mut read::Reader(c), &request)).await
+        self.read(move |c| futures::executor::block_on(traverse::paths(&mut read::Reader(c), &request))).await
     }
 
     async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {

@@ -191,18 +191,20 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
     Ok((nodes, edges))
 }
 
-/// A reader connection as the traversals see it.
-pub(super) struct Reader<'c>(pub &'c Connection);
+/// A reader connection as the traversals see it. Its lookups are synchronous
+/// SQLite calls: the futures are ready at once, and run on a blocking thread.
+pub(super) struct Reader<'c>(pub &'c mut Connection);
 
+#[async_trait::async_trait]
 impl crate::store::traverse::Neighbours for Reader<'_> {
-    fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
+    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         nodes_by_ids(self.0, &id_list(ids))
     }
 
-    fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+    async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
