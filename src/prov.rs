@@ -16,20 +16,25 @@ fn put(doc: &mut Map<String, Json>, section: &str, key: String, value: Json) {
     }
 }
 
+/// Whether a node is a PROV entity: everything but experiments (activities) and organisations (agents).
+fn is_entity(id: &crate::domain::NodeId) -> bool {
+    !matches!(id.kind(), NodeKind::Experiment | NodeKind::Organisation)
+}
+
 fn node_attributes(node: &Node) -> Map<String, Json> {
     let mut attrs = Map::new();
     attrs.insert("prov:label".into(), node.title.clone().into());
     attrs.insert(
         "prov:type".into(),
-        json!({ "$": format!("pvgraph:{}", node.kind().type_name()), "type": "prov:QUALIFIED_NAME" }),
+        json!({ "$": format!("pv.vocab:{}", node.kind().type_name()), "type": "prov:QUALIFIED_NAME" }),
     );
-    attrs.insert("pvgraph:assertion".into(), node.assertion.as_str().into());
-    attrs.insert("pvgraph:createdAt".into(), json!({ "$": timestamp(node.created_at), "type": "xsd:dateTime" }));
+    attrs.insert("pv.vocab:assertion".into(), node.assertion.as_str().into());
+    attrs.insert("pv.vocab:createdAt".into(), json!({ "$": timestamp(node.created_at), "type": "xsd:dateTime" }));
     if !node.description.is_empty() {
-        attrs.insert("pvgraph:description".into(), node.description.clone().into());
+        attrs.insert("pv.vocab:description".into(), node.description.clone().into());
     }
     for (field, value) in node.details.to_json() {
-        attrs.insert(format!("pvgraph:{field}"), value);
+        attrs.insert(format!("pv.vocab:{field}"), value);
     }
     attrs
 }
@@ -38,7 +43,8 @@ fn node_attributes(node: &Node) -> Map<String, Json> {
 pub fn document(nodes: &[Node], edges: &[Edge]) -> Json {
     let mut doc = Map::new();
     let mut prefixes = Map::new();
-    prefixes.insert("pvgraph".into(), "urn:pvgraph:vocabulary:".into());
+    // The vocabulary's prefix has a dot, which no organisation slug can have.
+    prefixes.insert("pv.vocab".into(), "urn:pvgraph:vocabulary:".into());
     for node in nodes {
         let org = node.organisation();
         prefixes.entry(org.to_owned()).or_insert_with(|| format!("urn:pvgraph:{org}:").into());
@@ -92,31 +98,33 @@ pub fn document(nodes: &[Node], edges: &[Edge]) -> Json {
                 attrs.insert("prov:influencee".into(), to.into());
                 attrs.insert("prov:influencer".into(), from.into());
                 for (field, value) in edge.properties() {
-                    attrs.insert(format!("pvgraph:{field}"), value);
+                    attrs.insert(format!("pv.vocab:{field}"), value);
                 }
                 put(&mut doc, "wasInfluencedBy", format!("_:i{n}"), Json::Object(attrs));
             }
-            RelationshipKind::Cites => {
+            // hadPrimarySource joins entities; an activity or an agent citing a source is a typed influence.
+            RelationshipKind::Cites if is_entity(&edge.from) => {
                 let mut attrs = Map::new();
                 attrs.insert("prov:generatedEntity".into(), from.into());
                 attrs.insert("prov:usedEntity".into(), to.into());
                 for (field, value) in edge.properties() {
-                    attrs.insert(format!("pvgraph:{field}"), value);
+                    attrs.insert(format!("pv.vocab:{field}"), value);
                 }
                 put(&mut doc, "hadPrimarySource", format!("_:s{n}"), Json::Object(attrs));
             }
             other => {
                 // The model's other links have no PROV term of their own: a plain influence from
-                // cause to effect, typed with the relationship's kind.
+                // cause to effect, typed with the relationship's kind. A cited source is the cause.
+                let (influencee, influencer) = if other == RelationshipKind::Cites { (from, to) } else { (to, from) };
                 put(
                     &mut doc,
                     "wasInfluencedBy",
                     format!("_:r{n}"),
                     json!({
-                        "prov:influencee": to,
-                        "prov:influencer": from,
-                        "prov:type": { "$": format!("pvgraph:{other}"), "type": "prov:QUALIFIED_NAME" },
-                        "pvgraph:assertion": edge.assertion.as_str(),
+                        "prov:influencee": influencee,
+                        "prov:influencer": influencer,
+                        "prov:type": { "$": format!("pv.vocab:{other}"), "type": "prov:QUALIFIED_NAME" },
+                        "pv.vocab:assertion": edge.assertion.as_str(),
                     }),
                 );
             }

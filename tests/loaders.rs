@@ -122,7 +122,7 @@ impl Harness {
         pvgraph::seed::load(&inner, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
         let counting = Arc::new(Counting { inner, calls: Mutex::new(Vec::new()) });
         let store: Store = counting.clone();
-        let schema = pvgraph::graphql::schema(store.clone());
+        let schema = pvgraph::graphql::schema(store.clone(), pvgraph::graphql::ChangeFeed::default());
         Harness { counting, store, schema, _dir: dir }
     }
 

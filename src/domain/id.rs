@@ -6,6 +6,9 @@ use std::fmt;
 pub use super::vocabulary::NodeKind;
 use super::{Error, Result};
 
+/// Organisation slugs that would clash with the prefixes of standard vocabularies in exports.
+const RESERVED_ORGANISATIONS: &[&str] = &["prov", "xsd", "xsi", "rdf", "rdfs", "owl"];
+
 /// The longest organisation slug and the longest node slug.
 const MAX_ORG_SLUG: usize = 32;
 const MAX_SLUG: usize = 80;
@@ -26,6 +29,9 @@ impl NodeId {
             return Err(invalid("is not of the form <organisation>:<kind>:<slug>"));
         };
         check_slug(org, MAX_ORG_SLUG).map_err(|why| invalid(&format!("has an organisation slug that {why}")))?;
+        if RESERVED_ORGANISATIONS.contains(&org) {
+            return Err(invalid(&format!("uses `{org}`, a reserved word, as its organisation slug")));
+        }
         check_slug(slug, MAX_SLUG).map_err(|why| invalid(&format!("has a slug that {why}")))?;
         let kind = NodeKind::from_segment(kind).ok_or_else(|| {
             invalid("names no node kind (organisation, value, principle, barrier, experiment, learning, source)")

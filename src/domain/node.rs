@@ -196,12 +196,20 @@ impl Node {
         Node::from_record(record, now)
     }
 
-    /// The date from which a learning existed: its `capturedOn`, or the day it was created.
+    /// The day from which the node existed: the day it was recorded, or the day its own dates
+    /// say it began if that is earlier (a learning's `capturedOn`, a principle's `adoptedOn`,
+    /// an experiment's `startedOn`, a source's `publishedOn`). A learning cannot influence
+    /// anything before this day, and `asOf` shows a node from this day on.
     pub fn existed_since(&self) -> NaiveDate {
-        match &self.details {
-            Details::Learning(l) => l.captured_on.unwrap_or(self.created_at.date_naive()),
-            _ => self.created_at.date_naive(),
-        }
+        let recorded = self.created_at.date_naive();
+        let began = match &self.details {
+            Details::Learning(l) => l.captured_on,
+            Details::Principle(p) => p.adopted_on,
+            Details::Experiment(e) => e.started_on,
+            Details::Source(s) => s.published_on,
+            _ => None,
+        };
+        began.map_or(recorded, |day| day.min(recorded))
     }
 
     fn validate(&self) -> Result<()> {

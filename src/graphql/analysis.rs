@@ -55,21 +55,23 @@ impl TraceResult {
         wrap(Arc::new(self.0.nodes[0].0.clone()))
     }
 
-    /// Every node reached, with its depth, nearest first (the start at depth 0).
+    /// Every node reached (of the listed kinds, when `kinds` was given), with its depth, nearest
+    /// first; the start comes first, at depth 0.
     async fn nodes(&self) -> Vec<TraceNode> {
-        self.0.nodes.iter().map(|(n, d)| TraceNode { node: wrap(Arc::new(n.clone())), depth: *d as i32 }).collect()
+        self.0.listed_nodes().map(|(n, d)| TraceNode { node: wrap(Arc::new(n.clone())), depth: *d as i32 }).collect()
     }
 
-    /// Every relationship followed between reached nodes.
+    /// Every relationship followed between listed nodes.
     async fn edges(&self) -> Vec<Relationship> {
-        self.0.edges.iter().cloned().map(Relationship).collect()
+        self.0.listed_edges().cloned().map(Relationship).collect()
     }
 
-    /// For each reached node, the shortest path the trace found to it.
+    /// For each listed node, the shortest path the trace found to it, through any kind of node.
     async fn paths(&self) -> Vec<PathResult> {
         let nodes: HashMap<&NodeId, &Node> = self.0.nodes.iter().map(|(n, _)| (&n.id, n)).collect();
-        self.0.nodes[1..]
-            .iter()
+        self.0
+            .listed_nodes()
+            .skip(1)
             .map(|(n, _)| {
                 let edges = self.0.path_to(&n.id);
                 let mut ids = vec![self.0.nodes[0].0.id.clone()];
@@ -310,7 +312,11 @@ impl AnalysisQuery {
             .collect())
     }
 
-    /// Nodes whose title, description, statement, hypothesis or quote match the words, best first.
+    /// Nodes whose words match, best first (bm25; a match in the title weighs ten times one
+    /// elsewhere). Every word must appear; words match their stems (`reflect` finds
+    /// `reflection`) and the last word may be the start of a word. Searched: title,
+    /// description, statement, hypothesis, quote, definition, rationale, purpose, failure
+    /// notes and publisher. Punctuation and search operators are read as plain words.
     async fn search(
         &self,
         ctx: &Context<'_>,
@@ -484,7 +490,9 @@ impl AnalysisQuery {
         Ok(edges.into_iter().map(Relationship).collect())
     }
 
-    /// For each learning embedded after an experiment that produced it ended: the days in between.
+    /// For each learning embedded after an experiment that produced it ended: the days in between,
+    /// one pair per experiment and learning (a learning from two experiments counts twice).
+    /// Learnings embedded before their experiment ended, or without an `embeddedOn`, are left out.
     async fn embedding_lag(&self, ctx: &Context<'_>, organisation: Option<String>) -> Result<EmbeddingLags> {
         let store = store(ctx);
         let pairs = store.embedding_pairs(organisation.as_deref()).await.map_err(to_gql)?;
@@ -499,8 +507,13 @@ impl AnalysisQuery {
                     Details::Learning(l) => l.embedded_on?,
                     _ => return None,
                 };
+                // A learning embedded while its experiment still ran has no lag to measure.
+                let days = (embedded - ended).num_days();
+                if days < 0 {
+                    return None;
+                }
                 Some(EmbeddingLag {
-                    days: (embedded - ended).num_days() as i32,
+                    days: days as i32,
                     ended_on: Date(ended),
                     embedded_on: Date(embedded),
                     experiment: ExperimentNode(Arc::new(experiment)),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::PageInfo;
-use async_graphql::{Context, Enum, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -88,6 +88,16 @@ pub struct Relationship(pub Edge);
 impl Relationship {
     async fn kind(&self) -> RelationshipKind {
         self.0.kind
+    }
+
+    /// The id of the node the relationship starts from.
+    async fn from_id(&self) -> ID {
+        ID(self.0.from.to_string())
+    }
+
+    /// The id of the node the relationship points to.
+    async fn to_id(&self) -> ID {
+        ID(self.0.to.to_string())
     }
 
     async fn from(&self, ctx: &Context<'_>) -> Result<NodeInterface> {

@@ -10,20 +10,23 @@ mod mutation;
 mod nodes;
 mod query;
 mod scalars;
+mod subscription;
 
-use async_graphql::{EmptySubscription, Request, Schema};
+use async_graphql::{Request, Schema};
 
 pub use error::to_gql;
 pub use loaders::Loaders;
+pub use subscription::{ChangeFeed, GraphEvent};
 
 use crate::store::Store;
 
-pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
-/// Builds the schema over a store.
-pub fn schema(store: Store) -> PvSchema {
-    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), EmptySubscription)
+/// Builds the schema over a store; committed changes are announced on `feed`.
+pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
+    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
         .data(store)
+        .data(feed)
         .extension(error::ErrorCodes)
         .limit_depth(16)
         .limit_complexity(5_000)
@@ -37,5 +40,7 @@ pub fn prepare(request: Request, store: &Store) -> Request {
 
 /// The schema's SDL, as checked into `schema/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), EmptySubscription).finish().sdl()
+    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+        .finish()
+        .sdl()
 }

@@ -31,7 +31,9 @@ fn to_map<T: Serialize>(input: &T) -> Map<String, Json> {
 
 async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> {
     let store = ctx.data_unchecked::<Store>();
-    store.apply(changes).await.map_err(|failed| to_gql(failed.error))
+    let applied = store.apply(changes).await.map_err(|failed| to_gql(failed.error))?;
+    ctx.data_unchecked::<super::ChangeFeed>().publish(&applied);
+    Ok(applied)
 }
 
 /// Creates a node of `kind` from a create input's record.

@@ -1,11 +1,17 @@
-//! The HTTP surface: GraphQL at `/graphql` (POST, and GET for queries),
-//! GraphiQL at `/` and for browsers at `/graphql`, and `/healthz`.
+//! The HTTP surface: GraphQL at `/graphql` (POST, GET for queries, and
+//! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
+//! `/graphql`, and `/healthz`.
 
 use std::time::Duration;
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse, rejection::GraphQLRejection};
+use async_graphql_axum::{
+    GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
+};
 use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -14,7 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::graphql::{PvSchema, prepare};
+use crate::graphql::{ChangeFeed, Loaders, PvSchema, prepare};
 use crate::store::Store;
 
 /// The largest request body accepted.
@@ -27,11 +33,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub schema: PvSchema,
     pub store: Store,
+    pub feed: ChangeFeed,
 }
 
 impl AppState {
     pub fn new(store: Store) -> AppState {
-        AppState { schema: crate::graphql::schema(store.clone()), store }
+        let feed = ChangeFeed::default();
+        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed }
     }
 }
 
@@ -125,8 +133,28 @@ async fn graphql_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    protocol: Result<GraphQLProtocol, StatusCode>,
     request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
+    // A WebSocket upgrade carries subscriptions (graphql-transport-ws, or the older graphql-ws).
+    if let Ok(upgrade) = upgrade {
+        let Ok(protocol) = protocol else {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the WebSocket subprotocol must be graphql-transport-ws or graphql-ws".into(),
+            );
+        };
+        return upgrade
+            .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |socket| {
+                let mut data = async_graphql::Data::default();
+                data.insert(Loaders::new(&state.store));
+                GraphQLWebSocket::new(socket, state.schema.clone(), protocol).with_data(data).serve()
+            })
+            .into_response();
+    }
     let wants_page = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if wants_page && uri.query().is_none() {
         return graphiql().await.into_response();

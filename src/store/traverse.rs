@@ -63,7 +63,8 @@ pub struct TraceRequest {
     pub via: Vec<RelationshipKind>,
     /// List only nodes of these kinds (all, when empty); the walk still passes through others.
     pub kinds: Vec<NodeKind>,
-    /// Hide nodes created and influences dated after this day.
+    /// Hide nodes that did not exist yet on this day (see `Node::existed_since`) and influences
+    /// dated after it.
     pub as_of: Option<NaiveDate>,
 }
 
@@ -78,9 +79,26 @@ pub struct Trace {
     pub parents: HashMap<NodeId, Edge>,
     /// Why the result is incomplete, if a cap cut it short.
     pub truncated: Vec<String>,
+    /// The node kinds to list (all, when empty); `nodes` keeps every node so paths stay whole.
+    pub kinds: Vec<NodeKind>,
 }
 
 impl Trace {
+    fn is_listed(&self, node: &Node) -> bool {
+        self.kinds.is_empty() || node.id == self.nodes[0].0.id || self.kinds.contains(&node.kind())
+    }
+
+    /// The nodes to show: the start and every reached node of the listed kinds.
+    pub fn listed_nodes(&self) -> impl Iterator<Item = &(Node, u32)> {
+        self.nodes.iter().filter(|(n, _)| self.is_listed(n))
+    }
+
+    /// The relationships between listed nodes.
+    pub fn listed_edges(&self) -> impl Iterator<Item = &Edge> {
+        let listed: HashSet<&NodeId> = self.listed_nodes().map(|(n, _)| &n.id).collect();
+        self.edges.iter().filter(move |e| listed.contains(&e.from) && listed.contains(&e.to))
+    }
+
     /// The path from the start to `id` along first-reached relationships.
     pub fn path_to(&self, id: &NodeId) -> Vec<Edge> {
         let mut path = Vec::new();
@@ -98,7 +116,7 @@ impl Trace {
 }
 
 fn visible_node(node: &Node, as_of: Option<NaiveDate>) -> bool {
-    as_of.is_none_or(|day| node.created_at.date_naive() <= day)
+    as_of.is_none_or(|day| node.existed_since() <= day)
 }
 
 fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDate>) -> bool {
@@ -125,7 +143,8 @@ fn key(edge: &Edge) -> EdgeKey {
 
 /// Walks out from one node, breadth first.
 pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace> {
-    let start = store.nodes(std::slice::from_ref(&request.from)).await?.pop().ok_or_else(|| Error::no_node(&request.from))?;
+    let start =
+        store.nodes(std::slice::from_ref(&request.from)).await?.pop().ok_or_else(|| Error::no_node(&request.from))?;
     if !visible_node(&start, request.as_of) {
         return Err(Error::NotFound(format!(
             "{} did not exist yet on {}",
@@ -149,10 +168,13 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
                 }
             }
         }
+        // Backends return edges in their own order; sort so every backend answers alike.
+        found.sort_by_key(|a| key(&a.0));
         let mut fresh: Vec<NodeId> = Vec::new();
+        let mut fresh_set: HashSet<&NodeId> = HashSet::new();
         for (edge, step) in &found {
             let end = far_end(edge, *step);
-            if !depth_of.contains_key(end) && !fresh.contains(end) {
+            if !depth_of.contains_key(end) && fresh_set.insert(end) {
                 fresh.push(end.clone());
             }
         }
@@ -162,7 +184,11 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
             result.truncated.push(format!("the trace stopped at {MAX_TRACE_NODES} nodes"));
         }
         let mut next = Vec::new();
-        for node in store.nodes(&fresh).await? {
+        let mut loaded = store.nodes(&fresh).await?;
+        // Keep the order edges were found in, so equal graphs give equal answers on every backend.
+        let order: HashMap<&NodeId, usize> = fresh.iter().enumerate().map(|(i, id)| (id, i)).collect();
+        loaded.sort_by_key(|n| order.get(&n.id).copied().unwrap_or(usize::MAX));
+        for node in loaded {
             if visible_node(&node, request.as_of) {
                 depth_of.insert(node.id.clone(), depth);
                 next.push(node.id.clone());
@@ -174,7 +200,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
             if !depth_of.contains_key(&end) || !seen_edges.insert(key(&edge)) {
                 continue;
             }
-            if depth_of[&end] == depth && next.contains(&end) && !result.parents.contains_key(&end) {
+            if depth_of[&end] == depth && !result.parents.contains_key(&end) {
                 result.parents.insert(end, edge.clone());
             }
             result.edges.push(edge);
@@ -184,23 +210,33 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
             break;
         }
     }
-    if result.truncated.is_empty() && !frontier.is_empty() {
-        // Say so when the depth cap, not the graph, ended the walk.
-        let mut beyond = false;
+    if !frontier.is_empty() {
+        // The last step's own relationships: those between reached nodes belong to the answer;
+        // those leading further say whether the depth cap, not the graph, ended the walk.
+        let mut beyond: Vec<NodeId> = Vec::new();
         for &step in request.direction.steps() {
-            beyond = beyond
-                || store.edges(&frontier, step).await?.iter().any(|e| {
-                    visible_edge(e, &request.via, request.as_of) && !depth_of.contains_key(far_end(e, step))
-                });
+            for edge in store.edges(&frontier, step).await? {
+                if !visible_edge(&edge, &request.via, request.as_of) {
+                    continue;
+                }
+                let end = far_end(&edge, step);
+                if !depth_of.contains_key(end) {
+                    beyond.push(end.clone());
+                } else if seen_edges.insert(key(&edge)) {
+                    result.edges.push(edge);
+                }
+            }
         }
-        if beyond {
+        beyond.sort();
+        beyond.dedup();
+        if result.truncated.is_empty()
+            && !beyond.is_empty()
+            && store.nodes(&beyond).await?.iter().any(|n| visible_node(n, request.as_of))
+        {
             result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
         }
     }
-    if !request.kinds.is_empty() {
-        let start_id = request.from.clone();
-        result.nodes.retain(|(n, _)| n.id == start_id || request.kinds.contains(&n.kind()));
-    }
+    result.kinds = request.kinds.clone();
     Ok(result)
 }
 

@@ -1,0 +1,186 @@
+//! `graphChanged` over a real WebSocket with the graphql-transport-ws
+//! protocol: events arrive for mutations made over HTTP, filters apply, and
+//! protocol mistakes are answered as the protocol says.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, temp_dir};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn connect(server: &TestServer, protocol: &str) -> Socket {
+    let url = format!("{}/graphql", server.url.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).unwrap());
+    let (socket, response) = connect_async(request).await.expect("the upgrade succeeds");
+    assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket.send(Message::Text(message.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message, skipping pings; None when the server closed.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server answers within ten seconds")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "ping" {
+                    return Some(value);
+                }
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+async fn subscribed(server: &TestServer, query: &str) -> Socket {
+    let mut socket = connect(server, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": query } })).await;
+    // Give the server a moment to register the subscription before the test mutates.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    socket
+}
+
+const EVENTS: &str =
+    "subscription { graphChanged { type node { id title } relationship { kind fromId toId how on strength } } }";
+
+#[tokio::test]
+async fn node_and_relationship_events_arrive_with_their_properties() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let mut socket = subscribed(&server, EVENTS).await;
+
+    server
+        .data(
+            r#"mutation { createLearning(input: { organisation: "kc", title: "Events travel", statement: "s",
+                kind: PROCESS, capturedOn: "2024-01-01" }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    let created = next(&mut socket).await.unwrap();
+    assert_eq!(created["type"], "next");
+    assert_eq!(created["id"], "1");
+    assert_eq!(created["payload"]["data"]["graphChanged"]["type"], "NODE_CREATED");
+    assert_eq!(created["payload"]["data"]["graphChanged"]["node"]["id"], "kc:learning:events-travel");
+
+    server
+        .data(
+            r#"mutation { recordInfluence(input: { from: "kc:learning:events-travel", to: "kc:value:equity",
+                how: SHIFTED_MINDSET, systemCondition: MENTAL_MODELS, on: "2024-02-01", strength: WEAK }) { kind } }"#,
+            json!({}),
+        )
+        .await;
+    let linked = next(&mut socket).await.unwrap();
+    let event = &linked["payload"]["data"]["graphChanged"];
+    assert_eq!(event["type"], "RELATIONSHIP_CREATED");
+    assert_eq!(
+        event["relationship"],
+        json!({ "kind": "INFLUENCED", "fromId": "kc:learning:events-travel", "toId": "kc:value:equity",
+                "how": "SHIFTED_MINDSET", "on": "2024-02-01", "strength": "WEAK" })
+    );
+
+    server.data(r#"mutation { deleteNode(id: "kc:learning:events-travel") { id } }"#, json!({})).await;
+    let unlinked = next(&mut socket).await.unwrap();
+    assert_eq!(unlinked["payload"]["data"]["graphChanged"]["type"], "RELATIONSHIP_DELETED");
+    let deleted = next(&mut socket).await.unwrap();
+    assert_eq!(deleted["payload"]["data"]["graphChanged"]["type"], "NODE_DELETED");
+    assert_eq!(deleted["payload"]["data"]["graphChanged"]["node"]["title"], "Events travel");
+}
+
+#[tokio::test]
+async fn filters_pass_only_matching_events() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let query = r#"subscription { graphChanged(kinds: [BARRIER], organisation: "kc") { type node { id } } }"#;
+    let mut socket = subscribed(&server, query).await;
+    // A value of kc, then a barrier of cpi: neither matches; a barrier of kc does.
+    for (kind, org, extra) in
+        [("Value", "kc", ""), ("Barrier", "cpi", "kind: CULTURAL,"), ("Barrier", "kc", "kind: PERSONAL,")]
+    {
+        let mutation = format!(
+            r#"mutation {{ create{kind}(input: {{ organisation: "{org}", title: "Filtered {kind} {org}", {extra} }}) {{ id }} }}"#
+        );
+        server.data(&mutation, json!({})).await;
+    }
+    let only = next(&mut socket).await.unwrap();
+    assert_eq!(only["payload"]["data"]["graphChanged"]["node"]["id"], "kc:barrier:filtered-barrier-kc");
+}
+
+#[tokio::test]
+async fn a_failed_mutation_announces_nothing() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let mut socket = subscribed(&server, EVENTS).await;
+    let refused = server
+        .error_code(
+            r#"mutation { link(input: { from: "kc:value:equity", kind: UPHOLDS, to: "kc:value:trust" }) { kind } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused, "BAD_USER_INPUT");
+    server
+        .data(
+            r#"mutation { createValue(input: { organisation: "kc", title: "After the refusal" }) { id } }"#,
+            json!({}),
+        )
+        .await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(first["payload"]["data"]["graphChanged"]["node"]["id"], "kc:value:after-the-refusal");
+}
+
+/// The protocol asks for close code 4401 here; async-graphql closes with 1011.
+/// Either way no event flows and the socket closes with an error code.
+#[tokio::test]
+async fn subscribing_before_init_is_refused_and_closes() {
+    let dir = temp_dir();
+    let server = TestServer::empty(dir.path()).await;
+    let mut socket = connect(&server, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } })).await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            let code = u16::from(frame.code);
+            assert!(code == 4401 || code == 1011, "closed with {code}: {}", frame.reason)
+        }
+        other => panic!("expected the server to close the socket, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_legacy_graphql_ws_protocol_also_streams_events() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let mut socket = connect(&server, "graphql-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(&mut socket, json!({ "id": "a", "type": "start", "payload": { "query": EVENTS } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server
+        .data(r#"mutation { createValue(input: { organisation: "kc", title: "Old protocol" }) { id } }"#, json!({}))
+        .await;
+    let event = loop {
+        let message = next(&mut socket).await.unwrap();
+        if message["type"] != "ka" {
+            break message;
+        }
+    };
+    assert_eq!(event["type"], "data");
+    assert_eq!(event["payload"]["data"]["graphChanged"]["node"]["id"], "kc:value:old-protocol");
+}
