@@ -1,6 +1,6 @@
 //! The HTTP surface: GraphQL at `/graphql` (POST, GET for queries, and
 //! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
-//! `/graphql`, and `/healthz`.
+//! `/graphql`, `/healthz` (alive) and `/readyz` (the store answers).
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -25,6 +26,8 @@ use crate::store::Store;
 
 /// The largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
+/// The header that carries a request's id.
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,10 +52,17 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(axum::middleware::map_response(json_refusals))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        // Every request gets an id (or keeps the caller's), logged and sent back in the answer.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
 }
 
@@ -84,6 +94,19 @@ async fn graphiql() -> Html<String> {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Ready when the store answers; a load balancer sends traffic elsewhere until then.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready", "store": state.store.backend() })))
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the store is not ready");
+            let body = serde_json::json!({ "status": "unavailable", "store": state.store.backend() });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 /// A request-level error in GraphQL's response shape.
