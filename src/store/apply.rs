@@ -24,6 +24,10 @@ impl From<Failed> for Error {
 #[async_trait]
 pub trait Writer: Send {
     async fn node(&mut self, id: &NodeId) -> Result<Option<Node>>;
+    /// Whether a node exists; cheaper than reading it where the node itself is not needed.
+    async fn exists(&mut self, id: &NodeId) -> Result<bool> {
+        Ok(self.node(id).await?.is_some())
+    }
     async fn insert_node(&mut self, node: &Node) -> Result<()>;
     async fn replace_node(&mut self, node: &Node) -> Result<()>;
     /// Removes a node and its relationships, returning those relationships.
@@ -57,12 +61,12 @@ pub async fn apply_changes(
 async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {
     match change {
         Change::Create(node) => {
-            if w.node(&node.id).await?.is_some() {
+            if w.exists(&node.id).await? {
                 return Err(Error::Conflict(format!("a node with the id {} already exists", node.id)));
             }
             if node.kind() != NodeKind::Organisation {
                 let owner = NodeId::organisation_node(node.organisation())?;
-                if w.node(&owner).await?.is_none() {
+                if !w.exists(&owner).await? {
                     return Err(Error::rule(
                         "organisation",
                         "UNKNOWN_ORGANISATION",
@@ -112,17 +116,22 @@ async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Re
             Ok(Applied::Deleted { node, edges })
         }
         Change::Link(edge) => {
-            let from = w.node(&edge.from).await?.ok_or_else(|| Error::no_node(&edge.from))?;
-            if w.node(&edge.to).await?.is_none() {
+            // Only an influence needs its learning read (for its date); other ends need only exist.
+            let learning = match edge.influence {
+                Some(_) => Some(w.node(&edge.from).await?.ok_or_else(|| Error::no_node(&edge.from))?),
+                None if w.exists(&edge.from).await? => None,
+                None => return Err(Error::no_node(&edge.from)),
+            };
+            if !w.exists(&edge.to).await? {
                 return Err(Error::no_node(&edge.to));
             }
             if w.edge(&edge.from, edge.kind, &edge.to).await?.is_some() {
                 return Err(Error::Conflict(format!("{} -[{}]-> {} already exists", edge.from, edge.kind, edge.to)));
             }
-            if let Some(influence) = &edge.influence {
-                check_influence_date(&from, &edge)?;
+            if let (Some(influence), Some(learning)) = (&edge.influence, &learning) {
+                check_influence_date(learning, &edge)?;
                 for source in &influence.sources {
-                    if w.node(source).await?.is_none() {
+                    if !w.exists(source).await? {
                         return Err(Error::rule("sources", "UNKNOWN_NODE", format!("no node has the id {source}")));
                     }
                 }

@@ -64,6 +64,11 @@ impl Writer for SqliteWriter<'_> {
         }
     }
 
+    async fn exists(&mut self, id: &NodeId) -> Result<bool> {
+        let mut stmt = self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM nodes WHERE id = ?1)").map_err(db)?;
+        stmt.query_row([id.as_str()], |r| r.get(0)).map_err(db)
+    }
+
     async fn insert_node(&mut self, node: &Node) -> Result<()> {
         let mut stmt = self
             .tx
