@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `import`, `export` and `schema`.
-//! Every flag is also a `PVGRAPH_*` environment variable.
+//! The command line: `serve` (the default), `import`, `export`, `copy` and
+//! `schema`. Every flag is also a `PVGRAPH_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::domain::SeedFile;
-use crate::store::{self, StoreLocation};
+use crate::domain::{Change, NodeKind, SeedFile};
+use crate::store::{self, Neo4jOptions, StoreLocation};
 
 #[derive(Parser, Debug)]
 #[command(name = "pvgraph", version, about = "A GraphQL knowledge graph of public-sector experiments")]
@@ -40,6 +40,18 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
+    /// Copy a whole graph from one store into another, empty one, in one transaction.
+    Copy {
+        /// The store to copy from (sqlite://PATH, neo4j://HOST:PORT, bolt://HOST:PORT).
+        #[arg(long, env = "PVGRAPH_COPY_FROM")]
+        from: StoreLocation,
+        /// The store to copy into; it must hold no node.
+        #[arg(long, env = "PVGRAPH_COPY_TO")]
+        to: StoreLocation,
+        /// How to reach a Neo4j server at either end.
+        #[command(flatten)]
+        neo4j: Neo4jArgs,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
     /// Write a synthetic graph in the seed format, the same for the same seed.
@@ -69,6 +81,62 @@ pub struct StoreArg {
     /// Where the graph lives: sqlite://PATH (relative), sqlite:///PATH (absolute), or neo4j://HOST:PORT.
     #[arg(long = "store", env = "PVGRAPH_STORE", default_value = "sqlite://data/pvgraph.db")]
     pub location: StoreLocation,
+    #[command(flatten)]
+    pub neo4j: Neo4jArgs,
+}
+
+impl StoreArg {
+    /// Opens the store.
+    pub async fn open(&self) -> anyhow::Result<store::Store> {
+        open(&self.location, &self.neo4j.options()).await
+    }
+}
+
+/// How to reach a Neo4j server (used only when the store is `neo4j://` or `bolt://`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Neo4jArgs {
+    /// The Neo4j user.
+    #[arg(long = "neo4j-user", env = "PVGRAPH_NEO4J_USER", default_value = "neo4j")]
+    pub user: String,
+    /// The Neo4j user's password.
+    #[arg(
+        long = "neo4j-password",
+        env = "PVGRAPH_NEO4J_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub password: String,
+    /// The Neo4j database; the server's default when left out.
+    #[arg(long = "neo4j-database", env = "PVGRAPH_NEO4J_DATABASE")]
+    pub database: Option<String>,
+    /// How many Bolt connections to keep open at most.
+    #[arg(long = "neo4j-pool-size", env = "PVGRAPH_NEO4J_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub pool_size: u16,
+    /// Seconds to wait for a connection, or for any one answer, before the store counts as unavailable.
+    #[arg(long = "neo4j-connect-timeout", env = "PVGRAPH_NEO4J_CONNECT_TIMEOUT", default_value_t = 10.0,
+          value_parser = positive_seconds)]
+    pub connect_timeout: f64,
+}
+
+impl Neo4jArgs {
+    pub fn options(&self) -> Neo4jOptions {
+        Neo4jOptions {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            database: self.database.clone().filter(|d| !d.is_empty()),
+            pool_size: self.pool_size.into(),
+            connect_timeout: std::time::Duration::from_secs_f64(self.connect_timeout),
+        }
+    }
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds from more than 0 to 3600")),
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -119,7 +187,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         None => crate::server::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::server::serve(args).await,
         Some(Command::Schema) => {
-            print!("{}", crate::graphql::sdl());
+            to_stdout(&crate::graphql::sdl())?;
             Ok(())
         }
         Some(Command::Generate { organisations, seed, output }) => {
@@ -131,8 +199,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             eprintln!("generated {} nodes and {} relationships", made.nodes, made.relationships);
             Ok(())
         }
+        Some(Command::Copy { from, to, neo4j }) => {
+            let options = neo4j.options();
+            let copied = copy(&open(&from, &options).await?, &open(&to, &options).await?).await?;
+            eprintln!("copied {} nodes and {} relationships from {from} to {to}", copied.nodes, copied.relationships);
+            Ok(())
+        }
         Some(Command::Import { file, store }) => {
-            let store = open(&store.location).await?;
+            let store = store.open().await?;
             let loaded = crate::seed::load_file(&store, &file).await?;
             eprintln!(
                 "imported {} nodes and {} relationships from {}",
@@ -143,7 +217,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Export { format, output, store }) => {
-            let store = open(&store.location).await?;
+            let store = store.open().await?;
             let (nodes, edges) = store.dump().await?;
             let mut text = match format {
                 ExportFormat::Json => serde_json::to_string_pretty(&SeedFile::from_graph(&nodes, &edges))?,
@@ -152,13 +226,50 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             text.push('\n');
             match output {
                 Some(path) => std::fs::write(&path, text)?,
-                None => print!("{text}"),
+                None => to_stdout(&text)?,
             }
             Ok(())
         }
     }
 }
 
-async fn open(location: &StoreLocation) -> anyhow::Result<store::Store> {
-    store::open(location).await.map_err(|e| anyhow::anyhow!("cannot open the store at {location}: {e}"))
+async fn open(location: &StoreLocation, neo4j: &Neo4jOptions) -> anyhow::Result<store::Store> {
+    store::open_with(location, neo4j)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot open the store at {location}")))
+}
+
+/// What a copy wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Copied {
+    pub nodes: usize,
+    pub relationships: usize,
+}
+
+/// Copies every node and relationship of `from` into `to`, which must be empty,
+/// in one change set: organisations first, then the other nodes, then the
+/// relationships, so that each finds what it needs. All of it, or nothing.
+pub async fn copy(from: &store::Store, to: &store::Store) -> anyhow::Result<Copied> {
+    if !to.is_empty().await? {
+        anyhow::bail!("the target store ({}) already holds nodes; copy only into an empty store", to.backend());
+    }
+    let (mut nodes, edges) = from.dump().await?;
+    let copied = Copied { nodes: nodes.len(), relationships: edges.len() };
+    nodes.sort_by_key(|n| n.kind() != NodeKind::Organisation);
+    let changes: Vec<Change> =
+        nodes.into_iter().map(Change::Create).chain(edges.into_iter().map(Change::Link)).collect();
+    to.apply(changes).await.map_err(|failed| {
+        anyhow::Error::new(failed.error)
+            .context(format!("the copy failed at change {}; nothing was written", failed.index))
+    })?;
+    Ok(copied)
+}
+
+/// Writes to standard output; a reader that stops early (`| head`) is not an error.
+fn to_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -19,7 +19,7 @@ fn init_logging(format: LogFormat) {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let store = crate::store::open(&args.store.location)
+    let store = crate::store::open_with(&args.store.location, &args.store.neo4j.options())
         .await
         .with_context(|| format!("cannot open the store at {}", args.store.location))?;
     if !args.no_seed && store.is_empty().await? {

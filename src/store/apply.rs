@@ -116,6 +116,8 @@ async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Re
             Ok(Applied::Deleted { node, edges })
         }
         Change::Link(edge) => {
+            // The edge's own rules hold however it was built, not only when parsed from input.
+            let edge = edge.checked()?;
             // Only an influence needs its learning read (for its date); other ends need only exist.
             let learning = match edge.influence {
                 Some(_) => Some(w.node(&edge.from).await?.ok_or_else(|| Error::no_node(&edge.from))?),

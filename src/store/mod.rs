@@ -4,6 +4,7 @@
 
 mod apply;
 mod location;
+pub mod neo4j;
 pub mod sqlite;
 pub mod traverse;
 
@@ -15,6 +16,7 @@ use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Relati
 
 pub use apply::{Failed, Writer, apply_changes};
 pub use location::StoreLocation;
+pub use neo4j::Neo4jOptions;
 pub use traverse::{PathRequest, Paths, Trace, TraceDirection, TraceRequest};
 
 /// A full-text search.
@@ -163,7 +165,14 @@ pub trait GraphStore: Send + Sync + 'static {
 pub type Store = Arc<dyn GraphStore>;
 
 /// Opens the store a location names, creating and migrating it when needed.
+/// A Neo4j server is reached with the options of the `PVGRAPH_NEO4J_*`
+/// environment variables; see [`open_with`] to give them.
 pub async fn open(location: &StoreLocation) -> Result<Store> {
+    open_with(location, &Neo4jOptions::from_env()).await
+}
+
+/// Opens the store a location names, reaching a Neo4j server with `neo4j`.
+pub async fn open_with(location: &StoreLocation, neo4j: &Neo4jOptions) -> Result<Store> {
     match location {
         StoreLocation::Sqlite(path) => {
             let path = path.clone();
@@ -172,8 +181,6 @@ pub async fn open(location: &StoreLocation) -> Result<Store> {
                 .map_err(Error::internal)??;
             Ok(Arc::new(store))
         }
-        StoreLocation::Neo4j(uri) => {
-            Err(Error::invalid("store", format!("{uri}: the Neo4j backend is not built into this version")))
-        }
+        StoreLocation::Neo4j(uri) => neo4j::open(uri, neo4j).await,
     }
 }

@@ -1,0 +1,272 @@
+//! Reads: the Cypher of nodes by id, keyset-paginated lists, counts,
+//! relationships and the analysts' queries, and turning rows back into nodes
+//! and edges. Every value is a parameter; see the module doc.
+
+use chrono::{DateTime, Utc};
+use neo4rs::{BoltType, Query, Row};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use crate::domain::{Details, Edge, Embedding, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
+
+/// The map projection a node is read back from (`n{…}`).
+pub(super) const NODE_MAP: &str =
+    "{.id, .title, .description, .tags, .visibility, .assertion, .createdAt, .updatedAt, .details}";
+
+/// The map projection of a relationship `r` from `a` to `b`.
+pub(super) const EDGE_MAP: &str = "{src: a.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}";
+
+pub(super) fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::internal(anyhow::anyhow!("a stored Neo4j value cannot be read: {what}"))
+}
+
+/// A node as `NODE_MAP` returns it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NodeRow {
+    id: String,
+    title: String,
+    description: String,
+    tags: Vec<String>,
+    visibility: String,
+    assertion: String,
+    created_at: String,
+    updated_at: String,
+    details: String,
+}
+
+impl NodeRow {
+    pub(super) fn into_node(self) -> Result<Node> {
+        let id = NodeId::parse(&self.id).map_err(corrupt)?;
+        let details: Map<String, Json> = serde_json::from_str(&self.details).map_err(corrupt)?;
+        let time = |text: &str| -> Result<DateTime<Utc>> {
+            DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(corrupt)
+        };
+        Ok(Node {
+            details: Details::from_json(id.kind(), details).map_err(corrupt)?,
+            id,
+            title: self.title,
+            description: self.description,
+            tags: self.tags,
+            visibility: crate::domain::Visibility::parse(&self.visibility).ok_or_else(|| corrupt(&self.visibility))?,
+            assertion: crate::domain::Assertion::parse(&self.assertion).ok_or_else(|| corrupt(&self.assertion))?,
+            created_at: time(&self.created_at)?,
+            updated_at: time(&self.updated_at)?,
+        })
+    }
+}
+
+/// A relationship as `EDGE_MAP` returns it.
+#[derive(Deserialize)]
+pub(super) struct EdgeRow {
+    src: String,
+    kind: String,
+    dst: String,
+    assertion: String,
+    props: String,
+}
+
+impl EdgeRow {
+    pub(super) fn into_edge(self) -> Result<Edge> {
+        let kind = RelationshipKind::parse(&self.kind).ok_or_else(|| corrupt(&self.kind))?;
+        let mut props: Map<String, Json> = serde_json::from_str(&self.props).map_err(corrupt)?;
+        props.insert("assertion".into(), self.assertion.into());
+        Edge::from_properties(kind, &self.src, &self.dst, props).map_err(corrupt)
+    }
+}
+
+fn column<'r, T: Deserialize<'r>>(row: &'r Row, name: &str) -> Result<T> {
+    row.get(name).map_err(|e| corrupt(format!("column {name}: {e}")))
+}
+
+/// The nodes of rows with a `node` column.
+pub(super) fn nodes(rows: &[Row]) -> Result<Vec<Node>> {
+    rows.iter().map(|row| column::<NodeRow>(row, "node")?.into_node()).collect()
+}
+
+/// The edges of rows with an `edge` column.
+pub(super) fn edges(rows: &[Row]) -> Result<Vec<Edge>> {
+    rows.iter().map(|row| column::<EdgeRow>(row, "edge")?.into_edge()).collect()
+}
+
+/// Pairs of nodes from rows with `first` and `second` columns.
+pub(super) fn pairs(rows: &[Row]) -> Result<Vec<(Node, Node)>> {
+    rows.iter()
+        .map(|row| Ok((column::<NodeRow>(row, "first")?.into_node()?, column::<NodeRow>(row, "second")?.into_node()?)))
+        .collect()
+}
+
+/// The ids as one list parameter, each once, in the order first given.
+pub(super) fn id_list(ids: &[NodeId]) -> BoltType {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter().filter(|id| seen.insert(*id)).map(|id| id.as_str()).collect()
+}
+
+pub(super) fn nodes_query(ids: &[NodeId]) -> Query {
+    // Each id is an index seek; the input order is kept, as SQLite keeps it.
+    neo4rs::query(&format!(
+        "UNWIND range(0, size($ids) - 1) AS i
+         MATCH (n:Node {{id: $ids[i]}})
+         WITH i, n ORDER BY i
+         RETURN n{NODE_MAP} AS node"
+    ))
+    .param("ids", id_list(ids))
+}
+
+pub(super) fn edges_query(ids: &[NodeId], direction: Direction) -> Query {
+    // Grouped by the given node, then by kind and the other end, as SQLite's
+    // primary key (src, kind, dst) and its index (dst, kind, src) give them.
+    let (pattern, other) = match direction {
+        Direction::Out => ("(a:Node {id: $ids[i]})-[r]->(b:Node)", "b"),
+        Direction::In => ("(a:Node)-[r]->(b:Node {id: $ids[i]})", "a"),
+    };
+    neo4rs::query(&format!(
+        "UNWIND range(0, size($ids) - 1) AS i
+         MATCH {pattern}
+         WITH i, a, r, b ORDER BY i, type(r), {other}.id
+         RETURN {EDGE_MAP} AS edge"
+    ))
+    .param("ids", id_list(ids))
+}
+
+/// Query parameters, named `$p0`, `$p1`, … in the order they are added.
+#[derive(Default)]
+pub(super) struct Params(Vec<(String, BoltType)>);
+
+impl Params {
+    pub(super) fn add(&mut self, value: impl Into<BoltType>) -> String {
+        let name = format!("p{}", self.0.len());
+        self.0.push((name.clone(), value.into()));
+        format!("${name}")
+    }
+
+    pub(super) fn into_query(self, text: &str) -> Query {
+        neo4rs::query(text).params(self.0)
+    }
+}
+
+/// The node property a kind's filterable field is copied to (see `write::node_properties`).
+pub(super) fn field_property(kind: NodeKind, field: &str) -> Option<&'static str> {
+    Some(match (kind, field) {
+        (NodeKind::Principle | NodeKind::Experiment, "status") => "status",
+        (NodeKind::Barrier, "kind") => "barrierKind",
+        (NodeKind::Learning, "kind") => "learningKind",
+        (NodeKind::Barrier, "severity") => "severity",
+        (NodeKind::Experiment, "evidenceLevel") => "evidenceLevel",
+        (NodeKind::Learning, "confidence") => "confidence",
+        (NodeKind::Learning, "embedding") => "embedding",
+        _ => return None,
+    })
+}
+
+/// The Cypher condition on `n` of a kind and a filter. The kind is a parameter
+/// (served by the `node_kind` index) rather than a label in the text, so that
+/// the kinds share statement texts and Neo4j plans each filter's shape once.
+fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Params) -> Result<String> {
+    let mut parts = vec![format!("n.kind = {}", params.add(kind.as_str()))];
+    if !filter.organisations.is_empty() {
+        parts.push(format!("n.organisation IN {}", params.add(filter.organisations.clone())));
+    }
+    if let Some(text) = &filter.title_contains {
+        parts.push(format!("n.titleFold CONTAINS {}", params.add(text.to_lowercase())));
+    }
+    if !filter.tags.is_empty() {
+        parts.push(format!("any(tag IN n.tags WHERE tag IN {})", params.add(filter.tags.clone())));
+    }
+    for (relationship, direction, present) in &filter.related {
+        // The relationship type is a closed word from the Rust enum.
+        let pattern = match direction {
+            Direction::Out => format!("(n)-[:{}]->()", relationship.as_str()),
+            Direction::In => format!("(n)<-[:{}]-()", relationship.as_str()),
+        };
+        let not = if *present { "" } else { "NOT " };
+        parts.push(format!("{not}EXISTS {{ MATCH {pattern} }}"));
+    }
+    for test in &filter.fields {
+        let (field, condition) = match test {
+            FieldTest::OneOf(field, words) => (*field, format!("IN {}", params.add(words.clone()))),
+            FieldTest::AtLeast(field, low) => (*field, format!(">= {}", params.add(*low))),
+        };
+        let property = field_property(kind, field).ok_or_else(|| {
+            Error::internal(anyhow::anyhow!("the Neo4j store cannot filter {} by {field}", kind.type_name()))
+        })?;
+        parts.push(format!("n.{property} {condition}"));
+    }
+    Ok(parts.join(" AND "))
+}
+
+fn order_property(field: OrderField) -> &'static str {
+    match field {
+        OrderField::Id => "id",
+        OrderField::Title => "title",
+        OrderField::CreatedAt => "createdAt",
+        OrderField::UpdatedAt => "updatedAt",
+    }
+}
+
+pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
+    let mut params = Params::default();
+    let mut condition = conditions(query.kind, &query.filter, &mut params)?;
+    let property = order_property(query.order);
+    // Keyset bounds compare (property, id) pairs; descending order flips them.
+    // A missing bound is a null parameter, so that a page's statement text (and
+    // Neo4j's cached plan) is the same whichever bounds it has.
+    let (later, earlier) = if query.descending { ("<", ">") } else { (">", "<") };
+    for (position, op) in [(&query.after, later), (&query.before, earlier)] {
+        let key = params.add(position.as_ref().map(|p| p.key.clone()));
+        let id = params.add(position.as_ref().map(|p| p.id.clone()));
+        condition +=
+            &format!(" AND ({key} IS NULL OR n.{property} {op} {key} OR (n.{property} = {key} AND n.id {op} {id}))");
+    }
+    let ascending = query.descending == query.from_end;
+    let dir = if ascending { "ASC" } else { "DESC" };
+    let limit = params.add(query.limit as i64);
+    let text = format!(
+        "MATCH (n:Node) WHERE {condition}
+         WITH n ORDER BY n.{property} {dir}, n.id {dir} LIMIT {limit}
+         RETURN n{NODE_MAP} AS node"
+    );
+    Ok(params.into_query(&text))
+}
+
+pub(super) fn count_query(kind: NodeKind, filter: &NodeFilter) -> Result<Query> {
+    let mut params = Params::default();
+    let condition = conditions(kind, filter, &mut params)?;
+    let text = format!("MATCH (n:Node) WHERE {condition} RETURN count(n) AS count");
+    Ok(params.into_query(&text))
+}
+
+pub(super) fn dump_nodes_query() -> Query {
+    neo4rs::query(&format!("MATCH (n:Node) WITH n ORDER BY n.id RETURN n{NODE_MAP} AS node"))
+}
+
+pub(super) fn dump_edges_query() -> Query {
+    neo4rs::query(&format!(
+        "MATCH (a:Node)-[r]->(b:Node) WITH a, r, b ORDER BY a.id, type(r), b.id RETURN {EDGE_MAP} AS edge"
+    ))
+}
+
+pub(super) fn influences_across_query(from: Option<&str>, to: Option<&str>, limit: usize) -> Query {
+    neo4rs::query(&format!(
+        "MATCH (a:Learning)-[r:INFLUENCED]->(b:Node)
+         WHERE a.organisation <> b.organisation
+           AND ($from IS NULL OR a.organisation = $from) AND ($to IS NULL OR b.organisation = $to)
+         WITH a, r, b ORDER BY r.on, a.id, b.id LIMIT $limit
+         RETURN {EDGE_MAP} AS edge"
+    ))
+    .param("from", from)
+    .param("to", to)
+    .param("limit", limit as i64)
+}
+
+pub(super) fn embedding_pairs_query(organisation: Option<&str>) -> Query {
+    neo4rs::query(&format!(
+        "MATCH (e:Node)-[:PRODUCED]->(l:Learning)
+         WHERE l.embedding = $embedded AND ($organisation IS NULL OR l.organisation = $organisation)
+         WITH e, l ORDER BY l.id, e.id
+         RETURN e{NODE_MAP} AS first, l{NODE_MAP} AS second"
+    ))
+    .param("embedded", Embedding::Embedded.as_str())
+    .param("organisation", organisation)
+}

@@ -1,0 +1,402 @@
+//! Writes: one change set in one Neo4j transaction, committed only when every
+//! change passed the shared rules in `store::apply`, rolled back otherwise.
+//!
+//! Each change set first writes the one `(:ChangeLock)` node, which holds an
+//! exclusive lock until the transaction ends: change sets run one at a time, as
+//! SQLite's `BEGIN IMMEDIATE` makes them, so the checks (does the id exist? does
+//! this relationship exist already?) cannot race another writer.
+//!
+//! Because nobody else writes meanwhile, the writer can keep what it knows in
+//! memory, so that a change set costs a bounded number of round trips however
+//! many changes it holds (a seed, a copy):
+//! * before the rules run, one query reads every node the changes name and one
+//!   reads every relationship they link or unlink; the answers to `node` and
+//!   `edge` then come from memory, kept true by the writer's own writes (a
+//!   relationship touching a node created in this change set can only be one
+//!   this change set made);
+//! * new nodes and relationships are queued and written in batches
+//!   (`UNWIND`), before any other write or read that could see them, and
+//!   before the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use neo4rs::{BoltType, Graph, Query, Row, Txn};
+use serde_json::Value as Json;
+
+use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, corrupt, field_property, id_list};
+use super::search::search_text;
+use super::{db, unavailable};
+use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
+use crate::store::{Failed, Writer, apply_changes};
+
+/// How many queued nodes or relationships one statement writes at most.
+const BATCH: usize = 1_000;
+
+pub(super) async fn apply(
+    graph: &Graph,
+    patience: Duration,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Applied>, Failed> {
+    let last = changes.len().saturating_sub(1);
+    let fail = |index: usize| move |error: Error| Failed { index, error };
+    let txn = tokio::time::timeout(patience, graph.start_txn())
+        .await
+        .map_err(|_| fail(0)(unavailable("no transaction could be started in time")))?
+        .map_err(|e| fail(0)(db(e)))?;
+    let mut writer = Neo4jWriter {
+        txn,
+        known: HashMap::new(),
+        links: HashMap::new(),
+        created: HashSet::new(),
+        new_nodes: Vec::new(),
+        new_edges: Vec::new(),
+    };
+    let outcome = match writer.prepare(&changes).await {
+        Ok(()) => apply_changes(&mut writer, changes, now).await,
+        Err(error) => Err(fail(0)(error)),
+    };
+    // The last queued writes belong to the last changes.
+    let outcome = match outcome {
+        Ok(applied) => writer.flush().await.map(|()| applied).map_err(fail(last)),
+        Err(failed) => Err(failed),
+    };
+    match outcome {
+        Ok(applied) => {
+            writer.txn.commit().await.map_err(|e| fail(last)(db(e)))?;
+            Ok(applied)
+        }
+        Err(failed) => {
+            // After a failed statement the server has already ended the
+            // transaction and ignores the rollback; either way nothing is kept.
+            if let Err(e) = writer.txn.rollback().await {
+                tracing::debug!(error = %e, "rolling back a failed change set");
+            }
+            Err(failed)
+        }
+    }
+}
+
+type EdgeKey = (NodeId, RelationshipKind, NodeId);
+
+/// The open transaction and what it knows.
+struct Neo4jWriter {
+    txn: Txn,
+    /// Nodes by id as they stand in this transaction (`None`: there is none).
+    known: HashMap<NodeId, Option<Node>>,
+    /// Relationships by (from, kind, to) as they stand in this transaction.
+    links: HashMap<EdgeKey, Option<Edge>>,
+    /// Nodes created in this transaction: no relationship of theirs predates it.
+    created: HashSet<NodeId>,
+    /// Writes queued for the next flush.
+    new_nodes: Vec<Node>,
+    new_edges: Vec<Edge>,
+}
+
+impl Neo4jWriter {
+    async fn rows(&mut self, query: Query) -> Result<Vec<Row>> {
+        let mut stream = self.txn.execute(query).await.map_err(db)?;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next(self.txn.handle()).await.map_err(db)? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+
+    async fn run(&mut self, query: Query) -> Result<()> {
+        self.txn.run(query).await.map_err(db)?;
+        Ok(())
+    }
+
+    /// Takes the change lock for the rest of the transaction, then reads every
+    /// node and relationship the changes name.
+    async fn prepare(&mut self, changes: &[Change]) -> Result<()> {
+        self.run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
+            .await?;
+        let mut ids: Vec<NodeId> = Vec::new();
+        let mut keys: Vec<EdgeKey> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Create(node) => {
+                    ids.push(node.id.clone());
+                    if node.kind() != NodeKind::Organisation
+                        && let Ok(owner) = NodeId::organisation_node(node.organisation())
+                    {
+                        ids.push(owner);
+                    }
+                }
+                Change::Update { id, .. } | Change::Delete(id) => ids.push(id.clone()),
+                Change::Link(edge) => {
+                    ids.extend([edge.from.clone(), edge.to.clone()]);
+                    ids.extend(edge.influence.iter().flat_map(|i| i.sources.iter().cloned()));
+                    keys.push((edge.from.clone(), edge.kind, edge.to.clone()));
+                }
+                Change::Unlink { from, kind, to } => keys.push((from.clone(), *kind, to.clone())),
+            }
+        }
+        if !ids.is_empty() {
+            let query =
+                neo4rs::query(&format!("UNWIND $ids AS id MATCH (n:Node {{id: id}}) RETURN n{NODE_MAP} AS node"))
+                    .param("ids", id_list(&ids));
+            let found = super::read::nodes(&self.rows(query).await?)?;
+            self.known.extend(ids.into_iter().map(|id| (id, None)));
+            self.known.extend(found.into_iter().map(|n| (n.id.clone(), Some(n))));
+        }
+        if !keys.is_empty() {
+            let list: BoltType = keys
+                .iter()
+                .map(|(from, kind, to)| {
+                    BoltType::from(HashMap::from([
+                        ("from", from.as_str()),
+                        ("kind", kind.as_str()),
+                        ("to", to.as_str()),
+                    ]))
+                })
+                .collect();
+            let query = neo4rs::query(&format!(
+                "UNWIND $keys AS key
+                 MATCH (a:Node {{id: key.from}})-[r]->(b:Node {{id: key.to}}) WHERE type(r) = key.kind
+                 RETURN {EDGE_MAP} AS edge"
+            ))
+            .param("keys", list);
+            let found = super::read::edges(&self.rows(query).await?)?;
+            self.links.extend(keys.into_iter().map(|key| (key, None)));
+            self.links.extend(found.into_iter().map(|e| ((e.from.clone(), e.kind, e.to.clone()), Some(e))));
+        }
+        Ok(())
+    }
+
+    /// Writes the queued nodes, then the queued relationships, in batches.
+    async fn flush(&mut self) -> Result<()> {
+        let nodes = std::mem::take(&mut self.new_nodes);
+        for &kind in NodeKind::ALL {
+            let of_kind: Vec<&Node> = nodes.iter().filter(|n| n.kind() == kind).collect();
+            for batch in of_kind.chunks(BATCH) {
+                let rows = batch.iter().map(|n| node_properties(n)).collect::<Result<Vec<BoltType>>>()?;
+                // The kind label is a closed word from the Rust enum.
+                let query =
+                    neo4rs::query(&format!("UNWIND $rows AS props CREATE (n:Node:{}) SET n = props", kind.type_name()))
+                        .param("rows", rows);
+                self.run(query).await?;
+            }
+        }
+        let edges = std::mem::take(&mut self.new_edges);
+        for &kind in RelationshipKind::ALL {
+            let of_kind: Vec<&Edge> = edges.iter().filter(|e| e.kind == kind).collect();
+            for batch in of_kind.chunks(BATCH) {
+                let rows: BoltType = batch
+                    .iter()
+                    .map(|e| {
+                        BoltType::from(HashMap::from([
+                            ("from", BoltType::from(e.from.as_str())),
+                            ("to", BoltType::from(e.to.as_str())),
+                            ("props", edge_properties(e)),
+                        ]))
+                    })
+                    .collect();
+                // The relationship type is a closed word from the Rust enum.
+                let query = neo4rs::query(&format!(
+                    "UNWIND $rows AS row
+                     MATCH (a:Node {{id: row.from}}), (b:Node {{id: row.to}})
+                     CREATE (a)-[r:{}]->(b) SET r = row.props
+                     RETURN count(r) AS made",
+                    kind.as_str()
+                ))
+                .param("rows", rows);
+                let made: i64 = match self.rows(query).await?.first() {
+                    Some(row) => row.get("made").map_err(corrupt)?,
+                    None => 0,
+                };
+                if made != batch.len() as i64 {
+                    return Err(Error::internal(anyhow::anyhow!(
+                        "{} of {} {kind} relationships found both their ends",
+                        made,
+                        batch.len()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes when the queue is full.
+    async fn maybe_flush(&mut self) -> Result<()> {
+        if self.new_nodes.len() + self.new_edges.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The properties a node is stored with; see the module doc.
+fn node_properties(node: &Node) -> Result<BoltType> {
+    let details = node.details.to_json();
+    let mut props: HashMap<&'static str, BoltType> = HashMap::from([
+        ("id", node.id.as_str().into()),
+        ("kind", node.kind().as_str().into()),
+        ("organisation", node.organisation().into()),
+        ("title", node.title.as_str().into()),
+        ("titleFold", node.title.to_lowercase().into()),
+        ("description", node.description.as_str().into()),
+        ("tags", node.tags.clone().into()),
+        ("visibility", node.visibility.as_str().into()),
+        ("assertion", node.assertion.as_str().into()),
+        ("createdAt", timestamp(node.created_at).into()),
+        ("updatedAt", timestamp(node.updated_at).into()),
+        ("searchText", search_text(node).into()),
+    ]);
+    for (field, value) in &details {
+        if let Some(property) = field_property(node.kind(), field) {
+            props.insert(property, BoltType::try_from(value.clone()).map_err(Error::internal)?);
+        }
+    }
+    props.insert("details", Json::Object(details).to_string().into());
+    Ok(props.into())
+}
+
+/// The properties a relationship is stored with; see the module doc.
+fn edge_properties(edge: &Edge) -> BoltType {
+    let mut rest = edge.properties();
+    rest.remove("assertion");
+    let mut props: HashMap<&'static str, BoltType> = HashMap::from([
+        ("assertion", edge.assertion.as_str().into()),
+        ("props", Json::Object(rest).to_string().into()),
+    ]);
+    if let Some(influence) = &edge.influence {
+        props.insert("on", influence.on.to_string().into());
+        props.insert("sources", influence.sources.iter().map(|s| s.as_str()).collect());
+    }
+    props.into()
+}
+
+fn edge_key(edge: &Edge) -> EdgeKey {
+    (edge.from.clone(), edge.kind, edge.to.clone())
+}
+
+#[async_trait::async_trait]
+impl Writer for Neo4jWriter {
+    async fn node(&mut self, id: &NodeId) -> Result<Option<Node>> {
+        if let Some(known) = self.known.get(id) {
+            return Ok(known.clone());
+        }
+        let query =
+            neo4rs::query(&format!("MATCH (n:Node {{id: $id}}) RETURN n{NODE_MAP} AS node")).param("id", id.as_str());
+        let node = super::read::nodes(&self.rows(query).await?)?.pop();
+        self.known.insert(id.clone(), node.clone());
+        Ok(node)
+    }
+
+    async fn insert_node(&mut self, node: &Node) -> Result<()> {
+        self.known.insert(node.id.clone(), Some(node.clone()));
+        self.created.insert(node.id.clone());
+        self.new_nodes.push(node.clone());
+        self.maybe_flush().await
+    }
+
+    async fn replace_node(&mut self, node: &Node) -> Result<()> {
+        self.flush().await?;
+        let query = neo4rs::query("MATCH (n:Node {id: $id}) SET n = $props")
+            .param("id", node.id.as_str())
+            .param("props", node_properties(node)?);
+        self.run(query).await?;
+        self.known.insert(node.id.clone(), Some(node.clone()));
+        Ok(())
+    }
+
+    async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>> {
+        self.flush().await?;
+        let query = neo4rs::query(
+            "MATCH (n:Node {id: $id})
+             WITH n,
+                  [(n)-[r]->(b:Node) | {src: n.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}] AS outs,
+                  [(a:Node)-[r]->(n) | {src: a.id, kind: type(r), dst: n.id, assertion: r.assertion, props: r.props}] AS ins
+             DETACH DELETE n
+             RETURN outs, ins",
+        )
+        .param("id", id.as_str());
+        let rows = self.rows(query).await?;
+        self.known.insert(id.clone(), None);
+        // A node of the same id created later in this change set starts without relationships.
+        self.created.insert(id.clone());
+        let Some(row) = rows.first() else { return Ok(Vec::new()) };
+        // Leaving relationships first, then arriving ones, each by kind and other end, as SQLite gives them.
+        let mut edges = Vec::new();
+        for (column, out) in [("outs", true), ("ins", false)] {
+            let mut some: Vec<Edge> = row
+                .get::<Vec<EdgeRow>>(column)
+                .map_err(corrupt)?
+                .into_iter()
+                .map(EdgeRow::into_edge)
+                .collect::<Result<_>>()?;
+            some.sort_by(|x, y| {
+                let other = |e: &Edge| if out { e.to.clone() } else { e.from.clone() };
+                (x.kind.as_str(), other(x)).cmp(&(y.kind.as_str(), other(y)))
+            });
+            edges.extend(some);
+        }
+        for edge in &edges {
+            self.links.insert(edge_key(edge), None);
+        }
+        self.links.retain(|(from, _, to), _| from != id && to != id);
+        Ok(edges)
+    }
+
+    async fn edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<Option<Edge>> {
+        let key = (from.clone(), kind, to.clone());
+        if let Some(known) = self.links.get(&key) {
+            return Ok(known.clone());
+        }
+        if self.created.contains(from) || self.created.contains(to) {
+            return Ok(None);
+        }
+        let query = neo4rs::query(&format!(
+            "MATCH (a:Node {{id: $from}})-[r]->(b:Node {{id: $to}}) WHERE type(r) = $kind RETURN {EDGE_MAP} AS edge"
+        ))
+        .param("from", from.as_str())
+        .param("kind", kind.as_str())
+        .param("to", to.as_str());
+        let edge = super::read::edges(&self.rows(query).await?)?.pop();
+        self.links.insert(key, edge.clone());
+        Ok(edge)
+    }
+
+    async fn insert_edge(&mut self, edge: &Edge) -> Result<()> {
+        self.links.insert(edge_key(edge), Some(edge.clone()));
+        self.new_edges.push(edge.clone());
+        self.maybe_flush().await
+    }
+
+    async fn delete_edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<()> {
+        self.flush().await?;
+        let query = neo4rs::query("MATCH (a:Node {id: $from})-[r]->(b:Node {id: $to}) WHERE type(r) = $kind DELETE r")
+            .param("from", from.as_str())
+            .param("kind", kind.as_str())
+            .param("to", to.as_str());
+        self.run(query).await?;
+        self.links.insert((from.clone(), kind, to.clone()), None);
+        Ok(())
+    }
+
+    async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>> {
+        self.flush().await?;
+        let query = neo4rs::query("MATCH (:Node {id: $id})-[r:INFLUENCED]->() RETURN min(r.on) AS earliest")
+            .param("id", learning.as_str());
+        let rows = self.rows(query).await?;
+        let earliest: Option<String> = match rows.first() {
+            Some(row) => row.get("earliest").map_err(corrupt)?,
+            None => None,
+        };
+        earliest.map(|d| d.parse::<NaiveDate>().map_err(corrupt)).transpose()
+    }
+
+    async fn influences_citing(&mut self, source: &NodeId) -> Result<u64> {
+        self.flush().await?;
+        let query = neo4rs::query("MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count")
+            .param("source", source.as_str());
+        let rows = self.rows(query).await?;
+        let count: i64 = rows.first().ok_or_else(|| corrupt("count returned no row"))?.get("count").map_err(corrupt)?;
+        Ok(count as u64)
+    }
+}

@@ -1,0 +1,1118 @@
+//! One store conformance suite, written once against the `GraphStore` trait and
+//! run for every backend: SQLite always (a temporary file), Neo4j when
+//! `PVGRAPH_TEST_NEO4J` holds a Bolt URI (user and password from
+//! `PVGRAPH_NEO4J_USER` / `PVGRAPH_NEO4J_PASSWORD`, by default `neo4j` /
+//! `pvgraph-dev-password`). Without it the Neo4j tests say so and pass.
+//!
+//! Where a result is not fixed by the seed alone (traces, paths, search,
+//! lists), the backend under test is compared with a SQLite reference holding
+//! the same graph, so the backends cannot drift apart.
+//!
+//! The Neo4j tests share one database: each holds a lock for its whole run and
+//! starts by wiping the graph.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use pvgraph::domain::{
+    Applied, Change, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, NodePatch, RelationshipKind, SeedFile,
+};
+use pvgraph::store::{
+    self, Direction, FieldTest, ListQuery, Neo4jOptions, NodeFilter, OrderField, PathRequest, Position, SearchRequest,
+    Store, StoreLocation, TraceDirection, TraceRequest,
+};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------
+
+/// A store under test and what keeps it alive: its folder, or the Neo4j lock.
+struct Backend {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    _lock: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+async fn sqlite_store(dir: &tempfile::TempDir, name: &str) -> Store {
+    store::open(&StoreLocation::Sqlite(dir.path().join(name))).await.expect("the SQLite store opens")
+}
+
+async fn sqlite() -> Option<Backend> {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = sqlite_store(&dir, "under-test.db").await;
+    Some(Backend { store, _dir: Some(dir), _lock: None })
+}
+
+/// Serialises the Neo4j tests: they share one database.
+static NEO4J: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn neo4j_uri() -> Option<String> {
+    std::env::var("PVGRAPH_TEST_NEO4J").ok().filter(|u| !u.is_empty())
+}
+
+fn neo4j_options() -> Neo4jOptions {
+    let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
+    Neo4jOptions {
+        user: var("PVGRAPH_NEO4J_USER", "neo4j"),
+        password: var("PVGRAPH_NEO4J_PASSWORD", "pvgraph-dev-password"),
+        database: std::env::var("PVGRAPH_NEO4J_DATABASE").ok().filter(|d| !d.is_empty()),
+        ..Neo4jOptions::default()
+    }
+}
+
+async fn neo4j() -> Option<Backend> {
+    let Some(uri) = neo4j_uri() else {
+        eprintln!("note: PVGRAPH_TEST_NEO4J is not set; skipping this Neo4j conformance test");
+        return None;
+    };
+    let lock = NEO4J.lock().await;
+    let options = neo4j_options();
+    let location: StoreLocation = uri.parse().expect("PVGRAPH_TEST_NEO4J is a Bolt URI");
+    let store = store::open_with(&location, &options).await.expect("the Neo4j store opens");
+    // Start from an empty graph (the constraints and indexes stay).
+    let mut config = neo4rs::ConfigBuilder::default().uri(uri.as_str()).user(options.user).password(options.password);
+    if let Some(db) = options.database {
+        config = config.db(db);
+    }
+    let graph = neo4rs::Graph::connect(config.build().unwrap()).expect("a Neo4j connection");
+    graph.run(neo4rs::query("MATCH (n) DETACH DELETE n")).await.expect("the graph is wiped");
+    assert!(store.is_empty().await.unwrap());
+    Some(Backend { store, _dir: None, _lock: Some(lock) })
+}
+
+/// Every check, run for one backend.
+macro_rules! conformance {
+    ($backend:ident: $($check:ident),+ $(,)?) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(backend) = super::$backend().await else { return };
+                    super::checks::$check(&backend.store).await;
+                }
+            )+
+        }
+    };
+}
+
+macro_rules! suite {
+    ($($backend:ident),+) => {
+        $(conformance!($backend:
+            seed_loads_and_dumps_as_on_sqlite,
+            dump_is_exactly_the_graph_applied,
+            nodes_by_ids,
+            lists_filter_order_and_page_as_on_sqlite,
+            counts_match_sqlite,
+            edges_both_directions,
+            every_change_kind,
+            refusals_leave_nothing_behind,
+            traces_match_sqlite,
+            paths_match_sqlite,
+            search_ranks_the_obvious_hit_first,
+            analysts_queries_match_sqlite,
+            awkward_strings_round_trip,
+            copy_round_trip_loses_nothing,
+            concurrent_change_sets_are_serialised,
+            ping_answers,
+        );)+
+    };
+}
+
+suite!(sqlite, neo4j);
+
+/// A Neo4j server that is not there fails fast and says the store is unavailable.
+#[tokio::test]
+async fn neo4j_down_fails_fast_as_unavailable() {
+    // Nothing listens on port 1 of the loopback address.
+    let options = Neo4jOptions { connect_timeout: Duration::from_secs(2), ..neo4j_options() };
+    let started = Instant::now();
+    let outcome = store::open_with(&"bolt://127.0.0.1:1".parse().unwrap(), &options).await;
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{:?}", outcome.err());
+    assert_eq!(outcome.err().unwrap().code(), "UNAVAILABLE");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// A fixed clock, so that two loads of the seed give identical graphs.
+fn fixed_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap()
+}
+
+fn seed_changes() -> Vec<Change> {
+    SeedFile::parse(pvgraph::seed::KING_COUNTY).unwrap().into_changes(fixed_now()).unwrap().0
+}
+
+async fn load_fixed_seed(store: &Store) {
+    store.apply(seed_changes()).await.map_err(|f| f.error).expect("the seed applies");
+}
+
+/// A SQLite store holding the seed, to compare against.
+async fn reference() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir, "reference.db").await;
+    load_fixed_seed(&store).await;
+    (store, dir)
+}
+
+fn id(text: &str) -> NodeId {
+    NodeId::parse(text).unwrap()
+}
+
+fn ids(nodes: &[Node]) -> Vec<String> {
+    nodes.iter().map(|n| n.id.to_string()).collect()
+}
+
+fn node_json(node: &Node) -> String {
+    Value::Object(node.to_record()).to_string()
+}
+
+fn edge_json(edge: &Edge) -> String {
+    Value::Object(EdgeRecord::from_edge(edge).into_json()).to_string()
+}
+
+fn sorted_nodes(nodes: &[Node]) -> Vec<String> {
+    let mut out: Vec<String> = nodes.iter().map(node_json).collect();
+    out.sort();
+    out
+}
+
+fn sorted_edges(edges: &[Edge]) -> Vec<String> {
+    let mut out: Vec<String> = edges.iter().map(edge_json).collect();
+    out.sort();
+    out
+}
+
+fn node(record: Value) -> Node {
+    let Value::Object(map) = record else { panic!("a record is an object") };
+    Node::from_record(map, fixed_now()).expect("a valid node")
+}
+
+fn edge(record: Value) -> Edge {
+    EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).expect("a valid edge")
+}
+
+fn patch(fields: Value) -> NodePatch {
+    let Value::Object(map) = fields else { panic!("a patch is an object") };
+    NodePatch(map)
+}
+
+fn list(kind: NodeKind, filter: NodeFilter, order: OrderField, descending: bool) -> ListQuery {
+    ListQuery { kind, filter, order, descending, after: None, before: None, limit: 1000, from_end: false }
+}
+
+/// Every filter the API builds, for one kind.
+fn filters(kind: NodeKind) -> Vec<NodeFilter> {
+    let mut all = vec![
+        NodeFilter::default(),
+        NodeFilter { organisations: vec!["kc".into()], ..NodeFilter::default() },
+        NodeFilter { organisations: vec!["cpi".into(), "nobody".into()], ..NodeFilter::default() },
+        NodeFilter { title_contains: Some("RE".into()), ..NodeFilter::default() },
+        NodeFilter { title_contains: Some("équité".into()), ..NodeFilter::default() },
+        NodeFilter { tags: vec!["programme".into(), "metro".into()], ..NodeFilter::default() },
+        NodeFilter {
+            organisations: vec!["kc".into()],
+            title_contains: Some("e".into()),
+            tags: vec!["programme".into()],
+            ..NodeFilter::default()
+        },
+    ];
+    let field = |test: FieldTest| NodeFilter { fields: vec![test], ..NodeFilter::default() };
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match kind {
+        NodeKind::Principle => {
+            all.push(field(FieldTest::OneOf("status", words(&["ADOPTED"]))));
+            all.push(field(FieldTest::OneOf("status", words(&["REVISED", "RETIRED"]))));
+        }
+        NodeKind::Barrier => {
+            all.push(field(FieldTest::OneOf("kind", words(&["CULTURAL", "PERSONAL"]))));
+            all.push(field(FieldTest::AtLeast("severity", 4)));
+            for present in [true, false] {
+                all.push(NodeFilter {
+                    related: vec![(RelationshipKind::Addresses, Direction::In, present)],
+                    ..NodeFilter::default()
+                });
+            }
+        }
+        NodeKind::Experiment => {
+            all.push(field(FieldTest::OneOf("status", words(&["COMPLETED"]))));
+            all.push(field(FieldTest::AtLeast("evidenceLevel", 2)));
+            all.push(NodeFilter {
+                related: vec![(RelationshipKind::Produced, Direction::Out, true)],
+                fields: vec![FieldTest::OneOf("status", words(&["COMPLETED", "RUNNING"]))],
+                ..NodeFilter::default()
+            });
+        }
+        NodeKind::Learning => {
+            all.push(field(FieldTest::OneOf("kind", words(&["MINDSET"]))));
+            all.push(field(FieldTest::OneOf("confidence", words(&["LOW", "VERY_LOW"]))));
+            all.push(field(FieldTest::OneOf("embedding", words(&["EMBEDDED"]))));
+            all.push(NodeFilter {
+                related: vec![(RelationshipKind::Influenced, Direction::Out, false)],
+                ..NodeFilter::default()
+            });
+        }
+        _ => {}
+    }
+    all
+}
+
+const ORDERS: [OrderField; 4] = [OrderField::Id, OrderField::Title, OrderField::CreatedAt, OrderField::UpdatedAt];
+
+fn expect_err<T: std::fmt::Debug>(outcome: Result<T, pvgraph::store::Failed>) -> (usize, Error) {
+    let failed = outcome.expect_err("the change set is refused");
+    (failed.index, failed.error)
+}
+
+fn reason(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::Invalid { reason, .. } => *reason,
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The checks
+// ---------------------------------------------------------------------------
+
+mod checks {
+    use super::*;
+
+    pub async fn ping_answers(store: &Store) {
+        store.ping().await.expect("ping");
+        assert!(["sqlite", "neo4j"].contains(&store.backend()));
+    }
+
+    pub async fn seed_loads_and_dumps_as_on_sqlite(store: &Store) {
+        assert!(store.is_empty().await.unwrap());
+        let started = Instant::now();
+        let loaded = pvgraph::seed::load(store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
+        eprintln!("{}: the King County seed loaded in {:?}", store.backend(), started.elapsed());
+        assert_eq!((loaded.nodes, loaded.relationships), (74, 232));
+        assert!(!store.is_empty().await.unwrap());
+        let (nodes, edges) = store.dump().await.unwrap();
+        assert_eq!((nodes.len(), edges.len()), (74, 232));
+        // `seed::load` stamps records without `updatedAt` with the time of loading.
+        let (reference, _dir) = reference().await;
+        let (want_nodes, want_edges) = reference.dump().await.unwrap();
+        let without_update_time = |nodes: &[Node]| {
+            let mut out: Vec<String> = nodes
+                .iter()
+                .map(|n| {
+                    let mut record = n.to_record();
+                    record.remove("updatedAt");
+                    Value::Object(record).to_string()
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(without_update_time(&nodes), without_update_time(&want_nodes));
+        assert_eq!(sorted_edges(&edges), sorted_edges(&want_edges));
+    }
+
+    pub async fn dump_is_exactly_the_graph_applied(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        let (nodes, edges) = store.dump().await.unwrap();
+        let (want_nodes, want_edges) = reference.dump().await.unwrap();
+        assert_eq!(sorted_nodes(&nodes), sorted_nodes(&want_nodes));
+        assert_eq!(sorted_edges(&edges), sorted_edges(&want_edges));
+        // Relationships come sorted by (from, kind, to) on every backend.
+        let keys: Vec<_> = edges.iter().map(|e| (e.from.to_string(), e.kind.as_str(), e.to.to_string())).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    pub async fn nodes_by_ids(store: &Store) {
+        load_fixed_seed(store).await;
+        assert!(store.nodes(&[]).await.unwrap().is_empty());
+        let wanted = [
+            id("kc:principle:take-the-right-risks"),
+            id("kc:organisation:kc"),
+            id("kc:value:nothing-here"),
+            id("cpi:learning:innovation-is-a-mindset"),
+            id("kc:principle:take-the-right-risks"),
+        ];
+        let mut got = ids(&store.nodes(&wanted).await.unwrap());
+        got.sort();
+        assert_eq!(
+            got,
+            ["cpi:learning:innovation-is-a-mindset", "kc:organisation:kc", "kc:principle:take-the-right-risks"]
+        );
+        let (reference, _dir) = reference().await;
+        let all: Vec<NodeId> = reference.dump().await.unwrap().0.into_iter().map(|n| n.id).collect();
+        assert_eq!(
+            sorted_nodes(&store.nodes(&all).await.unwrap()),
+            sorted_nodes(&reference.nodes(&all).await.unwrap())
+        );
+    }
+
+    pub async fn lists_filter_order_and_page_as_on_sqlite(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        let mut compared = 0;
+        for &kind in NodeKind::ALL {
+            for filter in filters(kind) {
+                // Every order both ways on the whole kind and one narrower filter; two orders on the
+                // other filters (each query shape costs a cold Neo4j a plan, so the matrix is kept lean).
+                let every_order = filter == NodeFilter::default() || filter.organisations == ["kc"];
+                let orders: Vec<(OrderField, bool)> = if every_order {
+                    ORDERS.iter().flat_map(|&o| [(o, false), (o, true)]).collect()
+                } else {
+                    vec![(OrderField::Title, false), (OrderField::UpdatedAt, true)]
+                };
+                for (order, descending) in orders {
+                    let query = list(kind, filter.clone(), order, descending);
+                    let got = store.list(&query).await.unwrap();
+                    let want = reference.list(&query).await.unwrap();
+                    assert_eq!(ids(&got), ids(&want), "{kind:?} {filter:?} {order:?} desc={descending}");
+                    assert_eq!(sorted_nodes(&got), sorted_nodes(&want));
+                    compared += 1;
+                    if every_order {
+                        page_through(store, &query, &got).await;
+                    }
+                }
+            }
+        }
+        assert!(compared > 150, "{compared}");
+        // Some filters must find something, or the comparison proves little.
+        let query = list(
+            NodeKind::Barrier,
+            NodeFilter { fields: vec![FieldTest::AtLeast("severity", 5)], ..NodeFilter::default() },
+            OrderField::Id,
+            false,
+        );
+        assert_eq!(
+            ids(&store.list(&query).await.unwrap()),
+            ["kc:barrier:historic-distrust-between-communities-and-county", "kc:barrier:logic-of-risk-avoidance"]
+        );
+        let query = list(
+            NodeKind::Principle,
+            NodeFilter { title_contains: Some("RIGHT RISKS".into()), ..NodeFilter::default() },
+            OrderField::Title,
+            false,
+        );
+        assert_eq!(ids(&store.list(&query).await.unwrap()), ["kc:principle:take-the-right-risks"]);
+    }
+
+    /// Pages through a full list with keyset windows, forwards and backwards,
+    /// and checks each window against the full list.
+    async fn page_through(store: &Store, query: &ListQuery, all: &[Node]) {
+        let position = |n: &Node| Position { key: query.order.key(n), id: n.id.to_string() };
+        let all_ids = ids(all);
+        // Forwards, three at a time.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list(&ListQuery { after: after.clone(), limit: 3, ..query.clone() }).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().map(position);
+            seen.extend(ids(&page));
+            assert!(seen.len() <= all.len(), "paging forwards does not end");
+        }
+        assert_eq!(seen, all_ids, "forwards");
+        // Backwards from the end, three at a time (`last`/`before`).
+        let mut seen: Vec<String> = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .list(&ListQuery { before: before.clone(), limit: 3, from_end: true, ..query.clone() })
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            before = page.first().map(position);
+            let mut page_ids = ids(&page);
+            page_ids.extend(seen);
+            seen = page_ids;
+            assert!(seen.len() <= all.len(), "paging backwards does not end");
+        }
+        assert_eq!(seen, all_ids, "backwards");
+        // A window between two positions.
+        if all.len() >= 5 {
+            let window = store
+                .list(&ListQuery {
+                    after: Some(position(&all[0])),
+                    before: Some(position(&all[4])),
+                    limit: 10,
+                    ..query.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(ids(&window), all_ids[1..4]);
+            let tail = store
+                .list(&ListQuery {
+                    after: Some(position(&all[0])),
+                    before: Some(position(&all[4])),
+                    limit: 2,
+                    from_end: true,
+                    ..query.clone()
+                })
+                .await
+                .unwrap();
+            assert_eq!(ids(&tail), all_ids[2..4]);
+        }
+    }
+
+    pub async fn counts_match_sqlite(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        for &kind in NodeKind::ALL {
+            for filter in filters(kind) {
+                let got = store.count(kind, &filter).await.unwrap();
+                assert_eq!(got, reference.count(kind, &filter).await.unwrap(), "{kind:?} {filter:?}");
+                let listed = store.list(&list(kind, filter.clone(), OrderField::Id, false)).await.unwrap();
+                assert_eq!(got, listed.len() as u64);
+            }
+        }
+        assert_eq!(store.count(NodeKind::Learning, &NodeFilter::default()).await.unwrap(), 15);
+        let unaddressed =
+            NodeFilter { related: vec![(RelationshipKind::Addresses, Direction::In, false)], ..NodeFilter::default() };
+        let addressed =
+            NodeFilter { related: vec![(RelationshipKind::Addresses, Direction::In, true)], ..NodeFilter::default() };
+        assert_eq!(
+            store.count(NodeKind::Barrier, &unaddressed).await.unwrap()
+                + store.count(NodeKind::Barrier, &addressed).await.unwrap(),
+            13
+        );
+    }
+
+    pub async fn edges_both_directions(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        assert!(store.edges(&[], Direction::Out).await.unwrap().is_empty());
+        let all: Vec<NodeId> = reference.dump().await.unwrap().0.into_iter().map(|n| n.id).collect();
+        for direction in [Direction::Out, Direction::In] {
+            let got = store.edges(&all, direction).await.unwrap();
+            assert_eq!(got.len(), 232);
+            assert_eq!(sorted_edges(&got), sorted_edges(&reference.edges(&all, direction).await.unwrap()));
+            for one in all.iter().step_by(7) {
+                let got = store.edges(std::slice::from_ref(one), direction).await.unwrap();
+                let want = reference.edges(std::slice::from_ref(one), direction).await.unwrap();
+                assert_eq!(sorted_edges(&got), sorted_edges(&want), "{one} {direction:?}");
+                for e in &got {
+                    assert_eq!(if direction == Direction::Out { &e.from } else { &e.to }, one);
+                }
+            }
+        }
+        let principle = id("kc:principle:take-the-right-risks");
+        let out = store.edges(std::slice::from_ref(&principle), Direction::Out).await.unwrap();
+        assert!(out.iter().any(|e| e.kind == RelationshipKind::Upholds));
+        let inn = store.edges(std::slice::from_ref(&principle), Direction::In).await.unwrap();
+        let influence = inn.iter().find(|e| e.kind == RelationshipKind::Influenced).expect("an influence");
+        assert!(influence.influence.is_some());
+    }
+
+    /// A tiny graph: one organisation, a principle, a value, a learning, a source.
+    fn small_graph() -> Vec<Change> {
+        vec![
+            Change::Create(node(json!({"id": "t:organisation:t", "title": "Test org"}))),
+            Change::Create(node(json!({"id": "t:value:v", "title": "Value", "definition": "good"}))),
+            Change::Create(node(json!({"id": "t:principle:p", "title": "Principle", "statement": "do good"}))),
+            Change::Create(node(json!({
+                "id": "t:learning:l", "title": "Learning", "statement": "we learnt", "kind": "MINDSET",
+                "capturedOn": "2024-03-01"
+            }))),
+            Change::Create(node(json!({"id": "t:source:s", "title": "Source", "url": "https://example.org/s"}))),
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:v"}))),
+        ]
+    }
+
+    fn influence(on: &str, assertion: &str, sources: &[&str]) -> Edge {
+        edge(json!({
+            "kind": "INFLUENCED", "from": "t:learning:l", "to": "t:principle:p", "how": "REVISED_PRINCIPLE",
+            "systemCondition": "MENTAL_MODELS", "on": on, "strength": "MODERATE", "assertion": assertion,
+            "sources": sources, "contribution": "it helped"
+        }))
+    }
+
+    pub async fn every_change_kind(store: &Store) {
+        let applied = store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        assert_eq!(applied.len(), 6);
+        assert!(matches!(&applied[0], Applied::Created(n) if n.id.as_str() == "t:organisation:t"));
+        assert!(matches!(&applied[5], Applied::Linked(e) if e.kind == RelationshipKind::Upholds));
+
+        // Link: an influence and a citation, with their properties.
+        let cite = edge(
+            json!({"kind": "CITES", "from": "t:principle:p", "to": "t:source:s", "quote": "q", "locator": "p. 1"}),
+        );
+        let applied = store
+            .apply(vec![Change::Link(influence("2024-03-02", "SOURCED", &["t:source:s"])), Change::Link(cite.clone())])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        assert_eq!(applied.len(), 2);
+        let inn = store.edges(&[id("t:principle:p")], Direction::In).await.unwrap();
+        assert_eq!(sorted_edges(&inn), sorted_edges(&[influence("2024-03-02", "SOURCED", &["t:source:s"])]));
+        let out = store.edges(&[id("t:principle:p")], Direction::Out).await.unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out.contains(&cite));
+
+        // Update: a merge patch; null clears a field.
+        let before = store.nodes(&[id("t:principle:p")]).await.unwrap().pop().unwrap();
+        let applied = store
+            .apply(vec![Change::Update {
+                id: id("t:principle:p"),
+                patch: patch(
+                    json!({"title": "Principle, revised", "status": "REVISED", "rationale": "why", "tags": ["x", "y"]}),
+                ),
+            }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let Applied::Updated { before: was, after } = &applied[0] else { panic!("{applied:?}") };
+        assert_eq!(was, &before);
+        let now = store.nodes(&[id("t:principle:p")]).await.unwrap().pop().unwrap();
+        assert_eq!(&now, after);
+        assert_eq!(now.title, "Principle, revised");
+        assert_eq!(now.tags, ["x", "y"]);
+        assert!(now.updated_at >= before.updated_at);
+        let filter =
+            NodeFilter { fields: vec![FieldTest::OneOf("status", vec!["REVISED".into()])], ..NodeFilter::default() };
+        assert_eq!(store.count(NodeKind::Principle, &filter).await.unwrap(), 1);
+        store
+            .apply(vec![Change::Update {
+                id: id("t:principle:p"),
+                patch: patch(json!({"rationale": null, "tags": null})),
+            }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let cleared = store.nodes(&[id("t:principle:p")]).await.unwrap().pop().unwrap();
+        assert!(cleared.tags.is_empty());
+        assert!(!node_json(&cleared).contains("rationale"));
+
+        // Unlink returns the relationship as it was.
+        let applied = store
+            .apply(vec![Change::Unlink {
+                from: id("t:principle:p"),
+                kind: RelationshipKind::Cites,
+                to: id("t:source:s"),
+            }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        assert!(matches!(&applied[0], Applied::Unlinked(e) if *e == cite));
+        assert_eq!(store.edges(&[id("t:principle:p")], Direction::Out).await.unwrap().len(), 1);
+
+        // Delete takes the node's relationships with it and returns them.
+        let applied = store.apply(vec![Change::Delete(id("t:principle:p"))]).await.map_err(|f| f.error).unwrap();
+        let Applied::Deleted { node: gone, edges } = &applied[0] else { panic!("{applied:?}") };
+        assert_eq!(gone.id.as_str(), "t:principle:p");
+        assert_eq!(edges.len(), 2, "{edges:?}");
+        assert!(store.nodes(&[id("t:principle:p")]).await.unwrap().is_empty());
+        assert!(store.edges(&[id("t:value:v")], Direction::In).await.unwrap().is_empty());
+        assert!(store.edges(&[id("t:learning:l")], Direction::Out).await.unwrap().is_empty());
+        // Now nothing cites the source: it may go.
+        store.apply(vec![Change::Delete(id("t:source:s"))]).await.map_err(|f| f.error).unwrap();
+
+        // Several changes in one set see each other's work.
+        let applied = store
+            .apply(vec![
+                Change::Create(node(json!({"id": "t:principle:q", "title": "Q", "statement": "q"}))),
+                Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:q", "to": "t:value:v"}))),
+                Change::Update { id: id("t:principle:q"), patch: patch(json!({"title": "Q2"})) },
+                Change::Unlink { from: id("t:principle:q"), kind: RelationshipKind::Upholds, to: id("t:value:v") },
+                Change::Delete(id("t:principle:q")),
+                Change::Create(node(json!({"id": "t:principle:q", "title": "Q again", "statement": "q"}))),
+            ])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        assert_eq!(applied.len(), 6);
+        let Applied::Deleted { edges, .. } = &applied[4] else { panic!() };
+        assert!(edges.is_empty());
+        assert_eq!(store.nodes(&[id("t:principle:q")]).await.unwrap()[0].title, "Q again");
+    }
+
+    /// Applies `changes` (a valid create first, then the bad change) and checks
+    /// that the set is refused at `index` and that the graph did not change.
+    async fn refused(store: &Store, bad: Change, check: impl Fn(&Error) -> bool) {
+        let before = store.dump().await.unwrap();
+        let changes = vec![Change::Create(node(json!({"id": "t:value:extra", "title": "Extra"}))), bad];
+        let (index, error) = expect_err(store.apply(changes).await);
+        assert_eq!(index, 1, "{error:?}");
+        assert!(check(&error), "unexpected error {error:?} ({})", error.code());
+        let after = store.dump().await.unwrap();
+        assert_eq!(sorted_nodes(&after.0), sorted_nodes(&before.0), "a refused change set left nodes behind");
+        assert_eq!(sorted_edges(&after.1), sorted_edges(&before.1), "a refused change set left relationships behind");
+    }
+
+    pub async fn refusals_leave_nothing_behind(store: &Store) {
+        store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        store
+            .apply(vec![Change::Link(influence("2024-03-05", "SOURCED", &["t:source:s"]))])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let conflict = |e: &Error| matches!(e, Error::Conflict(_));
+        let not_found = |e: &Error| matches!(e, Error::NotFound(_));
+
+        // A node whose id is taken.
+        refused(store, Change::Create(node(json!({"id": "t:value:v", "title": "Again"}))), conflict).await;
+        // A node of an organisation that does not exist.
+        refused(store, Change::Create(node(json!({"id": "nobody:value:v", "title": "Orphan"}))), |e| {
+            reason(e) == Some("UNKNOWN_ORGANISATION")
+        })
+        .await;
+        // Updates, deletes, links and unlinks of what is not there.
+        refused(store, Change::Update { id: id("t:value:missing"), patch: patch(json!({"title": "x"})) }, not_found)
+            .await;
+        refused(store, Change::Delete(id("t:value:missing")), not_found).await;
+        refused(
+            store,
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:missing"}))),
+            not_found,
+        )
+        .await;
+        refused(
+            store,
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:missing", "to": "t:value:v"}))),
+            not_found,
+        )
+        .await;
+        refused(
+            store,
+            Change::Unlink { from: id("t:principle:p"), kind: RelationshipKind::Hinders, to: id("t:value:v") },
+            not_found,
+        )
+        .await;
+        // A relationship that exists already.
+        refused(
+            store,
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:v"}))),
+            conflict,
+        )
+        .await;
+        // An influence dated before its learning existed (captured 2024-03-01).
+        refused(
+            store,
+            Change::Link(edge(json!({
+                "kind": "INFLUENCED", "from": "t:learning:l", "to": "t:value:v", "how": "SHIFTED_MINDSET",
+                "systemCondition": "MENTAL_MODELS", "on": "2024-02-29", "assertion": "INFERRED"
+            }))),
+            |e| reason(e) == Some("INFLUENCE_BEFORE_LEARNING"),
+        )
+        .await;
+        // A learning moved to after an influence it already has (2024-03-05).
+        refused(
+            store,
+            Change::Update { id: id("t:learning:l"), patch: patch(json!({"capturedOn": "2024-03-06"})) },
+            |e| reason(e) == Some("INFLUENCE_BEFORE_LEARNING"),
+        )
+        .await;
+        // A SOURCED influence without sources is refused before it reaches a store…
+        let record = json!({
+            "kind": "INFLUENCED", "from": "t:learning:l", "to": "t:value:v", "how": "SHIFTED_MINDSET",
+            "systemCondition": "MENTAL_MODELS", "on": "2024-03-02", "assertion": "SOURCED"
+        });
+        let error = EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).expect_err("refused");
+        assert_eq!(reason(&error), Some("SOURCED_WITHOUT_SOURCE"));
+        // …and one naming a source that does not exist is refused by the store.
+        refused(
+            store,
+            Change::Link(edge(json!({
+                "kind": "INFLUENCED", "from": "t:learning:l", "to": "t:value:v", "how": "SHIFTED_MINDSET",
+                "systemCondition": "MENTAL_MODELS", "on": "2024-03-02", "assertion": "SOURCED",
+                "sources": ["t:source:missing"]
+            }))),
+            |e| reason(e) == Some("UNKNOWN_NODE"),
+        )
+        .await;
+        // A source that backs an influence cannot be deleted; nor can an organisation.
+        refused(store, Change::Delete(id("t:source:s")), conflict).await;
+        refused(store, Change::Delete(id("t:organisation:t")), conflict).await;
+        // A failure in the middle of a long set undoes the changes before it too.
+        let before = store.dump().await.unwrap();
+        let mut changes: Vec<Change> = (0..20)
+            .map(|i| Change::Create(node(json!({"id": format!("t:value:v{i}"), "title": format!("V{i}")}))))
+            .collect();
+        changes.push(Change::Update { id: id("t:value:v3"), patch: patch(json!({"title": "changed"})) });
+        changes.push(Change::Delete(id("t:value:missing")));
+        let (index, _) = expect_err(store.apply(changes).await);
+        assert_eq!(index, 21);
+        assert_eq!(sorted_nodes(&store.dump().await.unwrap().0), sorted_nodes(&before.0));
+        // The store still works after all those rollbacks.
+        store
+            .apply(vec![Change::Create(node(json!({"id": "t:value:after", "title": "After"})))])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+    }
+
+    fn trace_requests() -> Vec<TraceRequest> {
+        let request = |from: &str, direction, max_depth| TraceRequest {
+            from: id(from),
+            direction,
+            max_depth,
+            via: vec![],
+            kinds: vec![],
+            as_of: None,
+        };
+        let mut all = Vec::new();
+        for from in [
+            "kc:learning:right-risk-review-makes-risk-discussable",
+            "kc:principle:relaunched-true-north-and-values-2023",
+            "kc:value:equity",
+            "kc:experiment:reimagining-public-value-programme",
+            "cpi:learning:build-trust-before-co-creating",
+        ] {
+            for direction in [TraceDirection::Downstream, TraceDirection::Upstream, TraceDirection::Both] {
+                for depth in [1, 2, 10] {
+                    all.push(request(from, direction, depth));
+                }
+            }
+        }
+        let mut via = request("kc:principle:take-the-right-risks", TraceDirection::Upstream, 6);
+        via.via = vec![RelationshipKind::Influenced, RelationshipKind::Produced];
+        all.push(via);
+        let mut kinds = request("kc:principle:relaunched-true-north-and-values-2023", TraceDirection::Upstream, 5);
+        kinds.kinds = vec![NodeKind::Learning, NodeKind::Experiment];
+        all.push(kinds);
+        let mut as_of = request("kc:principle:take-the-right-risks", TraceDirection::Both, 5);
+        as_of.as_of = NaiveDate::from_ymd_opt(2022, 9, 1);
+        all.push(as_of);
+        let mut everything = request("kc:learning:embrace-uncertainty-and-failure", TraceDirection::Both, 4);
+        everything.via = vec![RelationshipKind::Influenced, RelationshipKind::Cites, RelationshipKind::Upholds];
+        everything.kinds = vec![NodeKind::Principle, NodeKind::Source];
+        everything.as_of = NaiveDate::from_ymd_opt(2023, 6, 1);
+        all.push(everything);
+        all
+    }
+
+    pub async fn traces_match_sqlite(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        let mut depth_capped = 0;
+        for request in trace_requests() {
+            let got = store.trace(&request).await.unwrap();
+            let want = reference.trace(&request).await.unwrap();
+            let nodes = |t: &pvgraph::store::Trace| {
+                t.nodes.iter().map(|(n, d)| (n.id.to_string(), *d)).collect::<BTreeSet<_>>()
+            };
+            let parents = |t: &pvgraph::store::Trace| {
+                t.parents.iter().map(|(k, e)| (k.to_string(), edge_json(e))).collect::<BTreeMap<_, _>>()
+            };
+            assert_eq!(nodes(&got), nodes(&want), "nodes of {request:?}");
+            assert_eq!(got.nodes[0].0.id, request.from, "the start comes first");
+            assert_eq!(sorted_edges(&got.edges), sorted_edges(&want.edges), "edges of {request:?}");
+            assert_eq!(parents(&got), parents(&want), "parents of {request:?}");
+            assert_eq!(got.truncated, want.truncated, "truncation of {request:?}");
+            if got.truncated.iter().any(|t| t.contains("maxDepth")) {
+                depth_capped += 1;
+            }
+            if !request.kinds.is_empty() {
+                // How `kinds` narrows the answer is the traversal's business; here it must find some.
+                assert!(got.nodes.iter().skip(1).any(|(n, _)| request.kinds.contains(&n.kind())), "{request:?}");
+            }
+            if let Some(day) = request.as_of {
+                assert!(got.nodes.iter().all(|(n, _)| n.existed_since() <= day));
+                assert!(got.edges.iter().all(|e| e.influence.as_ref().is_none_or(|i| i.on <= day)));
+            }
+        }
+        assert!(depth_capped > 0, "no request reached the depth cap");
+        // A depth-1 trace from a busy node says that more lies beyond.
+        let request = TraceRequest {
+            from: id("kc:learning:right-risk-review-makes-risk-discussable"),
+            direction: TraceDirection::Both,
+            max_depth: 1,
+            via: vec![],
+            kinds: vec![],
+            as_of: None,
+        };
+        let trace = store.trace(&request).await.unwrap();
+        assert_eq!(trace.truncated, ["maxDepth 1 was reached; more lies beyond"]);
+        // A missing start is not found.
+        let missing = TraceRequest { from: id("kc:value:missing"), ..request };
+        assert!(matches!(store.trace(&missing).await, Err(Error::NotFound(_))));
+    }
+
+    pub async fn paths_match_sqlite(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        let pairs = [
+            (
+                "kc:experiment:rescope-public-health-intern-duties",
+                "kc:principle:take-the-right-risks",
+                TraceDirection::Downstream,
+            ),
+            (
+                "kc:learning:small-safe-failures-build-tolerance",
+                "kc:principle:relaunched-true-north-and-values-2023",
+                TraceDirection::Downstream,
+            ),
+            (
+                "kc:principle:relaunched-true-north-and-values-2023",
+                "kc:experiment:open-door-conversations",
+                TraceDirection::Upstream,
+            ),
+            ("kc:value:equity", "cpi:learning:innovation-is-a-mindset", TraceDirection::Both),
+            ("kc:value:equity", "kc:value:trust", TraceDirection::Downstream),
+        ];
+        let mut found = 0;
+        for (from, to, direction) in pairs {
+            for (max_depth, via) in
+                [(4, vec![]), (6, vec![]), (6, vec![RelationshipKind::Influenced, RelationshipKind::Produced])]
+            {
+                let request = PathRequest { from: id(from), to: id(to), direction, max_depth, via, first: 1000 };
+                let got = store.paths(&request).await.unwrap();
+                let want = reference.paths(&request).await.unwrap();
+                let paths = |p: &pvgraph::store::Paths| {
+                    let mut all: Vec<(Vec<String>, Vec<String>)> = p
+                        .paths
+                        .iter()
+                        .map(|(nodes, edges)| {
+                            (nodes.iter().map(ToString::to_string).collect(), edges.iter().map(edge_json).collect())
+                        })
+                        .collect();
+                    all.sort();
+                    all
+                };
+                assert_eq!(paths(&got), paths(&want), "{request:?}");
+                let lengths: Vec<usize> = got.paths.iter().map(|(_, e)| e.len()).collect();
+                assert!(lengths.windows(2).all(|w| w[0] <= w[1]), "shortest first: {lengths:?}");
+                assert_eq!(sorted_nodes(&got.nodes), sorted_nodes(&want.nodes));
+                assert_eq!(got.truncated, want.truncated);
+                found += got.paths.len();
+            }
+        }
+        assert!(found > 0, "no path was found at all");
+        let request = PathRequest {
+            from: id("kc:value:missing"),
+            to: id("kc:value:equity"),
+            direction: TraceDirection::Both,
+            max_depth: 3,
+            via: vec![],
+            first: 10,
+        };
+        assert!(matches!(store.paths(&request).await, Err(Error::NotFound(_))));
+    }
+
+    pub async fn search_ranks_the_obvious_hit_first(store: &Store) {
+        load_fixed_seed(store).await;
+        let search = |text: &str, kinds: Vec<NodeKind>| SearchRequest { text: text.into(), kinds, first: 10 };
+        let hits = store.search(&search("taboo", vec![])).await.unwrap();
+        assert!(hits.len() > 1);
+        assert_eq!(
+            hits[0].node.id.as_str(),
+            "kc:barrier:taboo-on-front-line-staff-visiting-management",
+            "{:?}",
+            ids_of(&hits)
+        );
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "best first");
+        assert!(hits.iter().all(|h| h.snippet.to_lowercase().contains("[taboo")), "{:?}", snippets(&hits));
+        // A prefix of the last word.
+        let hits = store.search(&search("silo", vec![])).await.unwrap();
+        assert_eq!(hits.first().map(|h| h.node.id.as_str()), Some("kc:barrier:departmental-silos"));
+        // Two words, both required; a kind filter.
+        let hits = store.search(&search("reflection time", vec![NodeKind::Experiment])).await.unwrap();
+        assert!(!hits.is_empty());
+        assert!(hits.iter().all(|h| h.node.kind() == NodeKind::Experiment));
+        assert!(
+            hits.iter().any(|h| h.node.id.as_str() == "kc:experiment:protected-reflection-time"),
+            "{:?}",
+            ids_of(&hits)
+        );
+        // `first` limits the hits.
+        let hits = store.search(&SearchRequest { first: 2, ..search("equity", vec![]) }).await.unwrap();
+        assert_eq!(hits.len(), 2);
+        // Nothing to search for is a bad input; operators are only words.
+        assert!(matches!(store.search(&search("  ?! ", vec![])).await, Err(Error::Invalid { .. })));
+        for text in
+            ["title:* OR \"", "a\\ ( ) [ ] { } ~ ^ b: ! && ||", "risk AND NOT trust", "`MATCH (n) DETACH DELETE n`"]
+        {
+            store.search(&search(text, vec![])).await.unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        }
+        let taboo: BTreeSet<NodeId> =
+            store.search(&search("taboo", vec![])).await.unwrap().into_iter().map(|h| h.node.id).collect();
+        let hits = store.search(&search("TAboo) OR (title:*", vec![])).await.unwrap();
+        assert!(hits.iter().all(|h| taboo.contains(&h.node.id)), "every word is required: {:?}", ids_of(&hits));
+        assert_eq!(store.count(NodeKind::Learning, &NodeFilter::default()).await.unwrap(), 15);
+        assert!(store.search(&search("zzzqqqxxx", vec![])).await.unwrap().is_empty());
+    }
+
+    fn snippets(hits: &[pvgraph::store::SearchHit]) -> Vec<&str> {
+        hits.iter().map(|h| h.snippet.as_str()).collect()
+    }
+
+    fn ids_of(hits: &[pvgraph::store::SearchHit]) -> Vec<String> {
+        hits.iter().map(|h| format!("{} {:.3}", h.node.id, h.score)).collect()
+    }
+
+    pub async fn analysts_queries_match_sqlite(store: &Store) {
+        load_fixed_seed(store).await;
+        let (reference, _dir) = reference().await;
+        for (from, to, limit) in [
+            (None, None, 100),
+            (Some("kc"), None, 100),
+            (None, Some("kc"), 100),
+            (Some("kc"), Some("cpi"), 2),
+            (Some("x"), None, 5),
+        ] {
+            let got = store.influences_across(from, to, limit).await.unwrap();
+            let want = reference.influences_across(from, to, limit).await.unwrap();
+            let json = |edges: &[Edge]| edges.iter().map(edge_json).collect::<Vec<_>>();
+            assert_eq!(json(&got), json(&want), "{from:?} {to:?} {limit}");
+        }
+        assert!(!store.influences_across(None, None, 100).await.unwrap().is_empty());
+        for organisation in [None, Some("kc"), Some("cpi")] {
+            let got = store.embedding_pairs(organisation).await.unwrap();
+            let want = reference.embedding_pairs(organisation).await.unwrap();
+            let json =
+                |pairs: &[(Node, Node)]| pairs.iter().map(|(e, l)| (node_json(e), node_json(l))).collect::<Vec<_>>();
+            assert_eq!(json(&got), json(&want), "{organisation:?}");
+        }
+        assert!(!store.embedding_pairs(Some("kc")).await.unwrap().is_empty());
+    }
+
+    pub async fn awkward_strings_round_trip(store: &Store) {
+        let awkward = [
+            "It's \"quoted\" and 'single'",
+            "back\\slash \\\\ and \\n not a newline",
+            "`backticks` and ``double``",
+            "MATCH (n) DETACH DELETE n; RETURN 1 // CREATE INDEX",
+            "$param {props} [list] ${x} :Label -[:REL]->",
+            "emoji 🦀🧪✨ and ZWJ 👩‍🔬, combining é, RTL שלום, CJK 漢字",
+            "line one\nline two\ttabbed\r\nwindows",
+            "NULL null true false 0x00 %s %d {{}} \u{2028}",
+        ];
+        let mut changes = vec![Change::Create(node(json!({"id": "aw:organisation:aw", "title": "Awkward \"org\""})))];
+        for (i, text) in awkward.iter().enumerate() {
+            changes.push(Change::Create(node(json!({
+                "id": format!("aw:principle:p{i}"), "title": text, "description": text, "tags": [text, "plain"],
+                "statement": text, "rationale": text
+            }))));
+        }
+        changes.push(Change::Create(node(json!({
+            "id": "aw:source:s", "title": "Source", "url": "https://example.org/a?b=\"c\"&d='e'", "quote": awkward[3]
+        }))));
+        changes.push(Change::Link(edge(json!({
+            "kind": "CITES", "from": "aw:principle:p0", "to": "aw:source:s", "quote": awkward[5], "locator": awkward[1]
+        }))));
+        let created: Vec<Node> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Create(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        store.apply(changes).await.map_err(|f| f.error).unwrap();
+        let read = store.nodes(&created.iter().map(|n| n.id.clone()).collect::<Vec<_>>()).await.unwrap();
+        assert_eq!(sorted_nodes(&read), sorted_nodes(&created));
+        let edges = store.edges(&[id("aw:principle:p0")], Direction::Out).await.unwrap();
+        assert_eq!(edges.len(), 1);
+        let citation = edges[0].citation.as_ref().unwrap();
+        assert_eq!(citation.quote.as_deref(), Some(awkward[5]));
+        assert_eq!(citation.locator.as_deref(), Some(awkward[1]));
+        // Filters and searches with awkward text.
+        for (i, text) in awkward.iter().enumerate() {
+            let filter = NodeFilter {
+                title_contains: Some(text.trim().to_uppercase()),
+                tags: vec![text.to_string()],
+                organisations: vec!["aw".into()],
+                ..NodeFilter::default()
+            };
+            let found = store.list(&list(NodeKind::Principle, filter, OrderField::Title, false)).await.unwrap();
+            assert_eq!(ids(&found), [format!("aw:principle:p{i}")], "{text}");
+        }
+        let hits = store.search(&SearchRequest { text: "🦀 漢字 ZWJ".into(), kinds: vec![], first: 5 }).await.unwrap();
+        assert_eq!(hits.first().map(|h| h.node.id.as_str()), Some("aw:principle:p5"));
+        // Keyset positions with awkward keys.
+        let all =
+            store.list(&list(NodeKind::Principle, NodeFilter::default(), OrderField::Title, false)).await.unwrap();
+        let middle = &all[3];
+        let after = store
+            .list(&ListQuery {
+                after: Some(Position { key: middle.title.clone(), id: middle.id.to_string() }),
+                ..list(NodeKind::Principle, NodeFilter::default(), OrderField::Title, false)
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(&after), ids(&all[4..]));
+        // Patches with awkward text.
+        store
+            .apply(vec![Change::Update {
+                id: id("aw:principle:p1"),
+                patch: patch(json!({"title": awkward[4], "tags": awkward})),
+            }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let p1 = store.nodes(&[id("aw:principle:p1")]).await.unwrap().pop().unwrap();
+        assert_eq!(p1.title, awkward[4]);
+        assert_eq!(p1.tags, awkward);
+    }
+
+    pub async fn concurrent_change_sets_are_serialised(store: &Store) {
+        store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        // Eight writers race to create the same node and to make the same link.
+        let attempts = (0..8).map(|i| {
+            store.apply(vec![
+                Change::Create(node(json!({"id": "t:value:raced", "title": format!("Raced {i}")}))),
+                Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:raced"}))),
+            ])
+        });
+        let outcomes = futures::future::join_all(attempts).await;
+        let won = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(won, 1, "{outcomes:?}");
+        for outcome in outcomes.into_iter().filter_map(Result::err) {
+            assert!(matches!(outcome.error, Error::Conflict(_)), "{outcome:?}");
+        }
+        let raced = id("t:value:raced");
+        assert_eq!(store.nodes(std::slice::from_ref(&raced)).await.unwrap().len(), 1);
+        assert_eq!(store.edges(std::slice::from_ref(&raced), Direction::In).await.unwrap().len(), 1);
+        // Writers of different nodes all get through.
+        let attempts = (0..8).map(|i| {
+            store.apply(vec![Change::Create(node(json!({"id": format!("t:value:each-{i}"), "title": "Each"})))])
+        });
+        assert!(futures::future::join_all(attempts).await.iter().all(Result::is_ok));
+        assert_eq!(store.count(NodeKind::Value, &NodeFilter::default()).await.unwrap(), 10);
+    }
+
+    pub async fn copy_round_trip_loses_nothing(store: &Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = sqlite_store(&dir, "origin.db").await;
+        load_fixed_seed(&origin).await;
+        // Something awkward too, and an update so that updatedAt differs from createdAt.
+        origin
+            .apply(vec![
+                Change::Create(node(
+                    json!({"id": "kc:value:awkward", "title": "Awk \"ward\" `x` 🦀", "tags": ["a\\b"]}),
+                )),
+                Change::Update {
+                    id: id("kc:principle:take-the-right-risks"),
+                    patch: patch(json!({"rationale": "it's \"fine\""})),
+                },
+            ])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let started = Instant::now();
+        let copied = pvgraph::cli::copy(&origin, store).await.expect("the copy into the store works");
+        eprintln!("{}: copied {copied:?} in {:?}", store.backend(), started.elapsed());
+        assert_eq!((copied.nodes, copied.relationships), (75, 232));
+        let back = sqlite_store(&dir, "back.db").await;
+        pvgraph::cli::copy(store, &back).await.expect("the copy back works");
+        let (want_nodes, want_edges) = origin.dump().await.unwrap();
+        for dump in [store.dump().await.unwrap(), back.dump().await.unwrap()] {
+            assert_eq!(sorted_nodes(&dump.0), sorted_nodes(&want_nodes));
+            assert_eq!(sorted_edges(&dump.1), sorted_edges(&want_edges));
+        }
+        // A store that holds nodes is refused as a target, and left as it was.
+        let error = pvgraph::cli::copy(&origin, store).await.expect_err("a non-empty target is refused");
+        assert!(error.to_string().contains("already holds nodes"), "{error}");
+        assert_eq!(store.dump().await.unwrap().0.len(), 75);
+        // The copy searches like the original.
+        let search = SearchRequest { text: "risks".into(), kinds: vec![], first: 3 };
+        assert_eq!(store.search(&search).await.unwrap()[0].node.id, origin.search(&search).await.unwrap()[0].node.id);
+    }
+}
