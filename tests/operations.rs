@@ -13,7 +13,8 @@ async fn readyz_says_the_store_answers() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["store"], "sqlite");
+    let backend = if common::neo4j_uri().is_some() { "neo4j" } else { "sqlite" };
+    assert_eq!(body["store"], backend);
 }
 
 #[tokio::test]

@@ -1,6 +1,10 @@
 //! A real pvgraph server for integration tests: a SQLite file in a temporary
 //! folder, the real router, served over TCP on 127.0.0.1 and spoken to with a
 //! real HTTP client.
+//!
+//! With `PVGRAPH_TEST_BACKEND=neo4j` (and `PVGRAPH_TEST_NEO4J` holding a Bolt
+//! URI) the same tests run on Neo4j instead: the tests of one binary then take
+//! turns, each starting from an emptied graph, because they share one database.
 
 #![allow(dead_code)]
 
@@ -19,6 +23,48 @@ pub struct TestServer {
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+/// The Neo4j URI when the tests run on Neo4j.
+pub fn neo4j_uri() -> Option<String> {
+    let on_neo4j = std::env::var("PVGRAPH_TEST_BACKEND").is_ok_and(|b| b == "neo4j");
+    on_neo4j.then(|| std::env::var("PVGRAPH_TEST_NEO4J").expect("PVGRAPH_TEST_NEO4J names the Neo4j server"))
+}
+
+/// True (with a note) when a test needs the SQLite file itself and the suite runs on Neo4j.
+pub fn sqlite_only(why: &str) -> bool {
+    let skip = neo4j_uri().is_some();
+    if skip {
+        eprintln!("note: runs on SQLite only ({why})");
+    }
+    skip
+}
+
+fn neo4j_options() -> pvgraph::store::Neo4jOptions {
+    let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
+    pvgraph::store::Neo4jOptions {
+        user: var("PVGRAPH_NEO4J_USER", "neo4j"),
+        password: var("PVGRAPH_NEO4J_PASSWORD", "pvgraph-dev-password"),
+        ..pvgraph::store::Neo4jOptions::default()
+    }
+}
+
+/// Serialises the tests of one binary on Neo4j: they share one database.
+static NEO4J_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Opens the store under test: the SQLite file at `db`, or the emptied Neo4j graph.
+async fn open_store(db: &Path) -> (Store, Option<tokio::sync::MutexGuard<'static, ()>>) {
+    let Some(uri) = neo4j_uri() else {
+        return (store::open(&StoreLocation::Sqlite(db.to_owned())).await.expect("the store opens"), None);
+    };
+    let turn = NEO4J_TURN.lock().await;
+    let options = neo4j_options();
+    let store = store::open_with(&uri.parse().expect("a Bolt URI"), &options).await.expect("the Neo4j store opens");
+    let config = neo4rs::ConfigBuilder::default().uri(uri.as_str()).user(options.user).password(options.password);
+    let graph = neo4rs::Graph::connect(config.build().unwrap()).expect("a Neo4j connection");
+    graph.run(neo4rs::query("MATCH (n) DETACH DELETE n")).await.expect("the graph is emptied");
+    (store, Some(turn))
 }
 
 /// A temporary folder that lives as long as the test holds it.
@@ -39,7 +85,7 @@ impl TestServer {
 
     /// A server over the SQLite file at `db`, seeding it first when asked and empty.
     pub async fn at(db: &Path, seed: bool) -> TestServer {
-        let store = store::open(&StoreLocation::Sqlite(db.to_owned())).await.expect("the store opens");
+        let (store, turn) = open_store(db).await;
         if seed && store.is_empty().await.unwrap() {
             pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
         }
@@ -55,7 +101,15 @@ impl TestServer {
                 .await
                 .unwrap();
         });
-        TestServer { url, store, db: db.to_owned(), client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+        TestServer {
+            url,
+            store,
+            db: db.to_owned(),
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _turn: turn,
+        }
     }
 
     /// Stops the server and waits until it has closed.
