@@ -9,27 +9,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::Path;
 
 use chrono::NaiveDate;
-use common::{TestServer, temp_dir};
+use common::{Seed, TestServer, pvgraph, seed, temp_dir, text};
 use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------
 // The oracle: the seed file read as plain JSON
 // ---------------------------------------------------------------------------
-
-struct Seed {
-    nodes: BTreeMap<String, Value>,
-    relationships: Vec<Value>,
-}
-
-fn seed() -> Seed {
-    let file: Value = serde_json::from_str(include_str!("../seed/king-county.json")).expect("the seed is JSON");
-    let nodes = file["nodes"].as_array().unwrap().iter().map(|n| (text(&n["id"]), n.clone())).collect();
-    Seed { nodes, relationships: file["relationships"].as_array().unwrap().clone() }
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
-}
 
 fn organisation(id: &str) -> &str {
     id.split(':').next().unwrap()
@@ -720,17 +705,6 @@ async fn provenance_refuses_bad_depths_and_unknown_nodes() {
     let default = server.data("query($id: ID!) { provenance(id: $id) }", json!({ "id": id })).await;
     let one = server.data(PROVENANCE, json!({ "id": id, "depth": 1 })).await;
     assert_eq!(default["provenance"], one["provenance"]);
-}
-
-async fn pvgraph(args: &[&str]) -> std::process::Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
-        .args(args)
-        .env_remove("PVGRAPH_STORE")
-        .output()
-        .await
-        .expect("the binary runs");
-    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 fn store_arg(db: &Path) -> String {

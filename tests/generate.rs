@@ -7,20 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{TestServer, temp_dir};
+use common::{TestServer, pvgraph, temp_dir};
 use pvgraph::generate::NODES_PER_ORGANISATION;
 use serde_json::{Value, json};
-
-async fn pvgraph(args: &[&str]) -> std::process::Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
-        .args(args)
-        .env_remove("PVGRAPH_STORE")
-        .output()
-        .await
-        .expect("the binary runs");
-    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
-}
 
 async fn generate(organisations: usize, seed: u64) -> Vec<u8> {
     let out = pvgraph(&["generate", "--organisations", &organisations.to_string(), "--seed", &seed.to_string()]).await;

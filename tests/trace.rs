@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use common::{TestServer, temp_dir};
+use common::{Seed, TestServer, seed, temp_dir, text};
 use serde_json::{Value, json};
 
 const START: &str = "kc:learning:right-risk-review-makes-risk-discussable";
@@ -27,21 +27,6 @@ const TRACE: &str = "query($from: ID!, $direction: TraceDirection!, $maxDepth: I
 // ---------------------------------------------------------------------------
 // The oracle: the seed file read as plain JSON, walked without pvgraph's code
 // ---------------------------------------------------------------------------
-
-struct Seed {
-    nodes: BTreeMap<String, Value>,
-    relationships: Vec<Value>,
-}
-
-fn seed() -> Seed {
-    let file: Value = serde_json::from_str(include_str!("../seed/king-county.json")).expect("the seed is JSON");
-    let nodes = file["nodes"].as_array().unwrap().iter().map(|n| (text(&n["id"]), n.clone())).collect();
-    Seed { nodes, relationships: file["relationships"].as_array().unwrap().clone() }
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
-}
 
 type Key = (String, String, String);
 

@@ -160,3 +160,32 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// The King County seed read as plain JSON: an oracle that owes nothing to pvgraph's code.
+pub struct Seed {
+    pub nodes: std::collections::BTreeMap<String, Value>,
+    pub relationships: Vec<Value>,
+}
+
+pub fn seed() -> Seed {
+    let file: Value = serde_json::from_str(pvgraph::seed::KING_COUNTY).expect("the seed is JSON");
+    let nodes = file["nodes"].as_array().unwrap().iter().map(|n| (text(&n["id"]), n.clone())).collect();
+    Seed { nodes, relationships: file["relationships"].as_array().unwrap().clone() }
+}
+
+/// A JSON string's text; anything else fails the test.
+pub fn text(v: &Value) -> String {
+    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
+}
+
+/// Runs the built binary, failing the test when it fails.
+pub async fn pvgraph(args: &[&str]) -> std::process::Output {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+        .args(args)
+        .env_remove("PVGRAPH_STORE")
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
