@@ -29,6 +29,9 @@ pub struct NodeFilterInput {
 
 impl NodeFilterInput {
     fn into_filter(self) -> Result<NodeFilter> {
+        if self.organisation.as_ref().is_some_and(|o| o.len() > MAX_IDS) {
+            return Err(bad_input("organisation", format!("at most {MAX_IDS} organisations are taken at once")));
+        }
         if self.title_contains.as_ref().is_some_and(|t| t.chars().count() > crate::domain::MAX_TITLE) {
             return Err(bad_input("titleContains", "is longer than any title"));
         }

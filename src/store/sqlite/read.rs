@@ -95,8 +95,13 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> Str
     // The kind is a closed word, written into the text so that partial indexes apply.
     let mut sql = format!("kind = '{}'", kind.as_str());
     if !filter.organisations.is_empty() {
-        params.push(Sql::Text(Json::from(filter.organisations.clone()).to_string()));
-        sql += &format!(" AND organisation IN (SELECT value FROM json_each(?{}))", params.len());
+        // One parameter per organisation, so the planner seeks nodes_by_owner for each.
+        let mut slots = Vec::with_capacity(filter.organisations.len());
+        for organisation in &filter.organisations {
+            params.push(Sql::Text(organisation.clone()));
+            slots.push(format!("?{}", params.len()));
+        }
+        sql += &format!(" AND organisation IN ({})", slots.join(", "));
     }
     if let Some(text) = &filter.title_contains {
         params.push(Sql::Text(text.to_lowercase()));
