@@ -13,7 +13,7 @@ use crate::domain::{
 use crate::store::traverse::{MAX_DEPTH, TraceDirection};
 use crate::store::{Direction, PathRequest, SearchRequest, Store, TraceRequest};
 
-use super::error::{bad_input, to_gql};
+use super::error::{bad_input, parse_id, to_gql};
 use super::links::Relationship;
 use super::nodes::{ExperimentNode, LearningNode, NodeInterface, PrincipleNode, ValueNode, load_node, wrap};
 use super::scalars::Date;
@@ -24,10 +24,6 @@ const MAX_PATHS: i32 = 100;
 
 fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     ctx.data_unchecked::<Store>()
-}
-
-fn parse_id(field: &str, id: &str) -> Result<NodeId> {
-    NodeId::parse(id).map_err(|e| to_gql(e.within(field)))
 }
 
 fn depth(field: &str, asked: Option<i32>, default: i32) -> Result<u32> {

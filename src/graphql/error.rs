@@ -36,6 +36,11 @@ pub fn to_gql(error: Error) -> async_graphql::Error {
     })
 }
 
+/// Reads a node id from an argument, naming the argument when it is malformed.
+pub fn parse_id(field: &str, id: &str) -> async_graphql::Result<crate::domain::NodeId> {
+    crate::domain::NodeId::parse(id).map_err(|e| to_gql(e.within(field)))
+}
+
 /// A client error raised in the GraphQL layer itself.
 pub fn bad_input(field: &str, message: impl Into<String>) -> async_graphql::Error {
     to_gql(Error::invalid(field, message))

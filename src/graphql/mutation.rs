@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::store::Store;
 
-use super::error::{bad_input, to_gql};
+use super::error::{bad_input, parse_id, to_gql};
 use super::links::Relationship;
 use super::nodes::*;
 use super::scalars::Date;
@@ -198,10 +198,6 @@ pub struct DeletedNode {
     pub id: ID,
     /// How many relationships went with the node.
     pub removed_relationships: i32,
-}
-
-fn parse_id(field: &str, id: &str) -> Result<NodeId> {
-    NodeId::parse(id).map_err(|e| to_gql(e.within(field)))
 }
 
 async fn link_one(ctx: &Context<'_>, edge: Edge) -> Result<Relationship> {
