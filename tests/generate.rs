@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{TestServer, pvgraph, temp_dir};
+use common::{TestServer, pvgraph, temp_dir, text};
 use pvgraph::generate::NODES_PER_ORGANISATION;
 use serde_json::{Value, json};
 
@@ -19,10 +19,6 @@ async fn generate(organisations: usize, seed: u64) -> Vec<u8> {
 
 fn organisation(id: &str) -> &str {
     id.split(':').next().unwrap()
-}
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
 }
 
 #[tokio::test]

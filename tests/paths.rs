@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{TestServer, temp_dir};
+use common::{TestServer, create_acme as create, temp_dir, text};
 use serde_json::{Value, json};
 
 const FROM: &str = "kc:learning:right-risk-review-makes-risk-discussable";
@@ -23,10 +23,6 @@ const PATHS: &str = "query($from: ID!, $to: ID!, $direction: TraceDirection!, $m
 }";
 
 type Key = (String, String, String);
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
-}
 
 fn key(kind: &str, from: &str, to: &str) -> Key {
     (kind.to_owned(), from.to_owned(), to.to_owned())
@@ -304,14 +300,6 @@ async fn weakest_link_is_the_weakest_influence_and_least_certain_step() {
 // ---------------------------------------------------------------------------
 // Graphs built through the API
 // ---------------------------------------------------------------------------
-
-async fn create(server: &TestServer, mutation: &str, input: Value) -> String {
-    let ty = format!("{}{}", mutation[6..7].to_uppercase(), &mutation[7..]);
-    let query = format!("mutation($i: Create{ty}Input!) {{ {mutation}(input: $i) {{ id }} }}");
-    let mut input = input;
-    input["organisation"] = json!("acme");
-    text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
-}
 
 async fn link(server: &TestServer, from: &str, kind: &str, to: &str, assertion: &str) {
     let query = "mutation($i: LinkInput!) { link(input: $i) { kind } }";

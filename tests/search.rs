@@ -3,16 +3,12 @@
 
 mod common;
 
-use common::{TestServer, temp_dir};
+use common::{TestServer, create_acme as create, temp_dir, text};
 use serde_json::{Value, json};
 
 const SEARCH: &str = "query($text: String!, $kinds: [NodeKind!], $first: Int! = 20) {
   search(text: $text, kinds: $kinds, first: $first) { node { __typename id title } score snippet }
 }";
-
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
-}
 
 async fn search(server: &TestServer, words: &str) -> Vec<Value> {
     search_with(server, json!({ "text": words })).await
@@ -24,14 +20,6 @@ async fn search_with(server: &TestServer, vars: Value) -> Vec<Value> {
 
 fn ids(hits: &[Value]) -> Vec<String> {
     hits.iter().map(|h| text(&h["node"]["id"])).collect()
-}
-
-async fn create(server: &TestServer, mutation: &str, input: Value) -> String {
-    let ty = format!("{}{}", mutation[6..7].to_uppercase(), &mutation[7..]);
-    let query = format!("mutation($i: Create{ty}Input!) {{ {mutation}(input: $i) {{ id }} }}");
-    let mut input = input;
-    input["organisation"] = json!("acme");
-    text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
 }
 
 /// Four nodes that mention quokkas: one in its title, three only in their long text.

@@ -189,3 +189,12 @@ pub async fn pvgraph(args: &[&str]) -> std::process::Output {
     assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
+
+/// Creates a node owned by `acme` with a `create…` mutation, returning its id.
+pub async fn create_acme(server: &TestServer, mutation: &str, input: Value) -> String {
+    let ty = format!("{}{}", mutation[6..7].to_uppercase(), &mutation[7..]);
+    let query = format!("mutation($i: Create{ty}Input!) {{ {mutation}(input: $i) {{ id }} }}");
+    let mut input = input;
+    input["organisation"] = json!("acme");
+    text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
+}
