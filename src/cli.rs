@@ -53,7 +53,11 @@ pub enum Command {
         neo4j: Neo4jArgs,
     },
     /// Print the GraphQL schema (SDL).
-    Schema,
+    Schema {
+        /// Print the Apollo Federation v2 subgraph SDL instead (what `_service { sdl }` serves).
+        #[arg(long)]
+        federation: bool,
+    },
     /// Write a synthetic graph in the seed format, the same for the same seed.
     Generate {
         /// How many organisations; each brings about 100 nodes.
@@ -186,8 +190,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::server::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::server::serve(args).await,
-        Some(Command::Schema) => {
-            to_stdout(&crate::graphql::sdl())?;
+        Some(Command::Schema { federation }) => {
+            to_stdout(&if federation { crate::graphql::subgraph_sdl() } else { crate::graphql::sdl() })?;
             Ok(())
         }
         Some(Command::Generate { organisations, seed, output }) => {

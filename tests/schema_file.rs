@@ -1,12 +1,21 @@
-//! The checked-in SDL is what the server serves: frontend teams build on it.
+//! The checked-in SDLs are what the server serves: frontend teams build on
+//! `schema/schema.graphql`, and gateways compose `schema/subgraph.graphql`.
 
-#[test]
-fn schema_file_is_current() {
-    let current = pvgraph::graphql::sdl();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql");
+fn assert_current(file: &str, current: &str, command: &str) {
+    let path = format!("{}/schema/{file}", env!("CARGO_MANIFEST_DIR"));
     let checked_in = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         checked_in == current,
-        "schema/schema.graphql is out of date; regenerate it with\n\n    cargo run -- schema > schema/schema.graphql\n"
+        "schema/{file} is out of date; regenerate it with\n\n    {command} > schema/{file}\n"
     );
+}
+
+#[test]
+fn schema_file_is_current() {
+    assert_current("schema.graphql", &pvgraph::graphql::sdl(), "cargo run -- schema");
+}
+
+#[test]
+fn subgraph_file_is_current() {
+    assert_current("subgraph.graphql", &pvgraph::graphql::subgraph_sdl(), "cargo run -- schema --federation");
 }

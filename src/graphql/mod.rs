@@ -4,6 +4,7 @@
 mod analysis;
 mod connection;
 mod error;
+mod federation;
 mod links;
 mod loaders;
 mod mutation;
@@ -12,7 +13,7 @@ mod query;
 mod scalars;
 mod subscription;
 
-use async_graphql::{Request, Schema};
+use async_graphql::{Request, SDLExportOptions, Schema};
 
 pub use error::to_gql;
 pub use loaders::Loaders;
@@ -40,7 +41,16 @@ pub fn prepare(request: Request, store: &Store) -> Request {
 
 /// The schema's SDL, as checked into `schema/schema.graphql`.
 pub fn sdl() -> String {
+    bare_schema().sdl()
+}
+
+/// The Apollo Federation v2 subgraph SDL, as `_service { sdl }` serves it and
+/// as checked into `schema/subgraph.graphql`.
+pub fn subgraph_sdl() -> String {
+    bare_schema().sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+fn bare_schema() -> PvSchema {
     Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
         .finish()
-        .sdl()
 }

@@ -128,6 +128,7 @@ pub struct QueryRoot(
     LearningsQuery,
     SourcesQuery,
     super::analysis::AnalysisQuery,
+    super::federation::EntityQuery,
 );
 
 #[derive(Default)]

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::path::{Path, PathBuf};
 
 use pvgraph::http::{AppState, app};
