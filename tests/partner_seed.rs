@@ -1,0 +1,100 @@
+//! The fictional partner dataset (`seed/northwind.json`) stands on its own,
+//! says it is fictional, and has nodes of every visibility; its links to King
+//! County (`seed/northwind-links.json`) join the two governments' graphs once
+//! both are present, and are refused whole while either is missing.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::temp_dir;
+use pvgraph::domain::{NodeId, Visibility};
+use pvgraph::store::{self, Store, StoreLocation, TraceDirection, TraceRequest};
+
+const NORTHWIND: &str = include_str!("../seed/northwind.json");
+const LINKS: &str = include_str!("../seed/northwind-links.json");
+
+async fn store_with(dir: &tempfile::TempDir, seeds: &[&str]) -> Store {
+    let store = store::open(&StoreLocation::Sqlite(dir.path().join("pvgraph.db"))).await.expect("the store opens");
+    for seed in seeds {
+        pvgraph::seed::load(&store, seed).await.expect("the seed loads");
+    }
+    store
+}
+
+fn owner(id: &NodeId) -> &str {
+    id.organisation()
+}
+
+#[tokio::test]
+async fn the_partner_dataset_imports_on_its_own_and_says_it_is_fictional() {
+    let dir = temp_dir();
+    let store = store_with(&dir, &[NORTHWIND]).await;
+    let (nodes, edges) = store.dump().await.unwrap();
+    assert!(nodes.len() >= 20 && edges.len() >= 20, "{} nodes, {} relationships", nodes.len(), edges.len());
+
+    let owners: BTreeSet<&str> = nodes.iter().map(|n| owner(&n.id)).collect();
+    assert_eq!(owners, BTreeSet::from(["northwind"]), "the file holds only its own organisation's nodes");
+    let organisation = nodes.iter().find(|n| n.id.as_str() == "northwind:organisation:northwind").unwrap();
+    assert!(organisation.title.contains("(fictional)"), "{}", organisation.title);
+    assert!(organisation.description.starts_with("Fictional"), "{}", organisation.description);
+    for node in &nodes {
+        assert!(node.tags.iter().any(|t| t == "fictional"), "{} is tagged fictional", node.id);
+    }
+
+    let visibilities: BTreeSet<&str> = nodes.iter().map(|n| n.visibility.as_str()).collect();
+    assert_eq!(visibilities, BTreeSet::from(["PARTNERS", "PRIVATE", "PUBLIC"]));
+    // The PRIVATE nodes are linked into the graph, so that sharing rules have something to hide.
+    for private in nodes.iter().filter(|n| n.visibility == Visibility::Private) {
+        assert!(edges.iter().any(|e| e.from == private.id || e.to == private.id), "{} is linked", private.id);
+    }
+}
+
+#[tokio::test]
+async fn the_links_join_the_two_governments_in_both_directions() {
+    let file: serde_json::Value = serde_json::from_str(LINKS).expect("the links file is JSON");
+    assert_eq!(file["nodes"], serde_json::json!([]), "the links file holds relationships only");
+    for (i, record) in file["relationships"].as_array().unwrap().iter().enumerate() {
+        let [from, to] = ["from", "to"].map(|end| NodeId::parse(record[end].as_str().unwrap()).unwrap());
+        let ends = BTreeSet::from([owner(&from), owner(&to)]);
+        assert_eq!(ends, BTreeSet::from(["kc", "northwind"]), "relationships[{i}] joins the two governments");
+    }
+
+    let dir = temp_dir();
+    let store = store_with(&dir, &[pvgraph::seed::KING_COUNTY, NORTHWIND, LINKS]).await;
+    let to_northwind = store.influences_across(Some("kc"), Some("northwind"), 100).await.unwrap();
+    let to_kc = store.influences_across(Some("northwind"), Some("kc"), 100).await.unwrap();
+    assert_eq!((to_northwind.len(), to_kc.len()), (3, 2), "{to_northwind:?} {to_kc:?}");
+
+    // A King County learning informed a Northwind experiment, whose learning in turn
+    // shaped a King County learning: one trace crosses both ways.
+    let trace = store
+        .trace(&TraceRequest {
+            from: NodeId::parse("kc:learning:time-and-space-for-reflection").unwrap(),
+            direction: TraceDirection::Downstream,
+            max_depth: 4,
+            via: Vec::new(),
+            kinds: Vec::new(),
+            as_of: None,
+        })
+        .await
+        .unwrap();
+    let reached: BTreeSet<&str> = trace.nodes.iter().map(|(n, _)| n.id.as_str()).collect();
+    for id in [
+        "northwind:experiment:reflection-fridays",
+        "northwind:learning:reflection-needs-shift-cover",
+        "kc:learning:reflection-needs-leader-sponsorship",
+    ] {
+        assert!(reached.contains(id), "the trace reaches {id}: {reached:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_links_wait_for_both_datasets_and_a_refused_file_writes_nothing() {
+    let dir = temp_dir();
+    let store = store_with(&dir, &[NORTHWIND]).await;
+    let before = store.dump().await.unwrap().1.len();
+    let error = pvgraph::seed::load(&store, LINKS).await.expect_err("King County's nodes are missing");
+    assert!(error.to_string().contains("no node has the id kc:"), "{error}");
+    assert_eq!(store.dump().await.unwrap().1.len(), before, "nothing was written");
+}
