@@ -98,3 +98,39 @@ async fn the_links_wait_for_both_datasets_and_a_refused_file_writes_nothing() {
     assert!(error.to_string().contains("no node has the id kc:"), "{error}");
     assert_eq!(store.dump().await.unwrap().1.len(), before, "nothing was written");
 }
+
+/// The README's cross-government trace, as an analyst would paste it.
+fn readme_trace() -> String {
+    let readme = include_str!("../README.md");
+    readme
+        .split("```graphql\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.contains("trace(from: \"kc:learning:time-and-space-for-reflection\""))
+        .expect("the README shows the cross-government trace")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_readme_trace_crosses_into_the_partner_and_back() {
+    let dir = temp_dir();
+    let server = common::TestServer::empty(dir.path()).await;
+    for seed in [pvgraph::seed::KING_COUNTY, NORTHWIND, LINKS] {
+        pvgraph::seed::load(&server.store, seed).await.expect("the seed loads");
+    }
+    let data = server.data(&readme_trace(), serde_json::json!({})).await;
+    let nodes = data["trace"]["nodes"].as_array().unwrap();
+    let at = |id: &str| nodes.iter().find(|n| n["node"]["id"] == id).map(|n| n["depth"].as_u64().unwrap());
+    assert_eq!(at("northwind:experiment:reflection-fridays"), Some(1), "{data:#}");
+    assert_eq!(at("northwind:learning:reflection-needs-shift-cover"), Some(2), "{data:#}");
+    // Both ways across the border: King County to Northwind, and Northwind back to King County.
+    let crossings: BTreeSet<(String, String)> = data["trace"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"]["organisationSlug"].to_string(), e["to"]["organisationSlug"].to_string()))
+        .filter(|(from, to)| from != to)
+        .collect();
+    let expected = [("kc", "northwind"), ("northwind", "kc")].map(|(a, b)| (format!("{a:?}"), format!("{b:?}")));
+    assert_eq!(crossings, BTreeSet::from(expected), "{data:#}");
+}
