@@ -121,7 +121,9 @@ function draw(nodes, edges, start) {
     })),
   );
   cy.getElementById(start).addClass('start');
-  cy.layout({ name: 'breadthfirst', roots: [start], directed: false, spacingFactor: 1.15, padding: 24 }).run();
+  // Levels of a big trace hold too many nodes for a row to label: rings give them room.
+  const circle = seen.size > 15;
+  cy.layout({ name: 'breadthfirst', roots: [start], directed: false, circle, spacingFactor: 1.15, padding: 24 }).run();
   return { nodes: cy.nodes().length, edges: cy.edges().length };
 }
 

@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -56,13 +57,14 @@ const ASSETS: [(&str, &[u8]); 14] = [
 
 /// An embedded file ready to send: its bytes, type and entity tag.
 struct Served {
-    body: &'static [u8],
+    body: Bytes,
     content_type: &'static str,
     etag: HeaderValue,
 }
 
 impl Served {
-    fn new(name: &str, body: &'static [u8]) -> Served {
+    fn new(name: &str, body: impl Into<Bytes>) -> Served {
+        let body = body.into();
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
         let etag = HeaderValue::from_str(&format!("\"{:016x}\"", hasher.finish())).expect("hex is a valid header");
@@ -85,7 +87,8 @@ impl Served {
         if fresh {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
-        (headers, [(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type))], self.body).into_response()
+        (headers, [(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type))], self.body.clone())
+            .into_response()
     }
 }
 
@@ -107,11 +110,11 @@ static GRAPHIQL: LazyLock<Served> = LazyLock::new(|| {
     // `<\/` keeps a query's text from closing the script element it sits in.
     let examples = serde_json::to_string(&examples).expect("strings serialise").replace("</", "<\\/");
     let page = include_str!("../../web/graphiql.html").replace("{{examples}}", &examples);
-    Served::new("graphiql.html", Box::leak(page.into_boxed_str()).as_bytes())
+    Served::new("graphiql.html", page)
 });
 
 static EXPLORE: LazyLock<Served> =
-    LazyLock::new(|| Served::new("explore.html", include_bytes!("../../web/explore.html")));
+    LazyLock::new(|| Served::new("explore.html", include_bytes!("../../web/explore.html").as_slice()));
 
 /// The routes of the pages and their files.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

@@ -61,12 +61,14 @@ test('a trace drawn on /explore holds the nodes and relationships the API answer
     .filter({ hasText: `Drew ${expected.nodes.length} nodes and ${expected.edges.length} relationships` })
     .waitFor();
 
-  // INFLUENCED edges carry their `how`; inferred ones are dashed.
+  // INFLUENCED edges carry their `how`, are wider the stronger they are, and dashed when inferred.
   const influences = await page.evaluate(() =>
     window.explorer.cy.edges('[kind = "INFLUENCED"]').map((e) => ({
       label: e.data('label'),
       how: e.data('how'),
       dashed: e.style('line-style') === 'dashed',
+      width: parseFloat(e.style('width')),
+      strength: e.data('strength'),
       inferred: e.data('assertion') === 'INFERRED',
     })),
   );
@@ -75,6 +77,13 @@ test('a trace drawn on /explore holds the nodes and relationships the API answer
     assert.equal(edge.label, edge.how.toLowerCase().replaceAll('_', ' '));
     assert.equal(edge.dashed, edge.inferred);
   }
+  const rank = ['UNTESTED', 'WEAK', 'MODERATE', 'STRONG'];
+  for (const a of influences) {
+    for (const b of influences.filter((b) => rank.indexOf(b.strength) > rank.indexOf(a.strength))) {
+      assert.ok(b.width > a.width, `a ${b.strength} edge is drawn wider than a ${a.strength} one`);
+    }
+  }
+  assert.ok(new Set(influences.map((e) => e.strength)).size > 1, 'the trace shows influences of several strengths');
   await page.screenshot({ path: join(screenshots, 'explore-trace.png') });
 
   // Clicking the start shows it, and its link opens GraphiQL with its query.
@@ -86,6 +95,7 @@ test('a trace drawn on /explore holds the nodes and relationships the API answer
   await page.mouse.click(position.x, position.y);
   const details = page.getByRole('region', { name: 'Selected' });
   await details.getByText(LEARNING).waitFor();
+  await page.screenshot({ path: join(screenshots, 'explore-details.png') });
   await details.getByRole('link', { name: 'Open its query in GraphiQL' }).click();
   await page.locator('.graphiql-execute-button').click();
   await page.waitForFunction(() =>
