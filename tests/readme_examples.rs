@@ -49,3 +49,23 @@ async fn every_readme_query_runs_on_the_seed_and_finds_something() {
         assert!(has_content(&body["data"]), "README query found nothing on the seed:\n{query}\n{body:#}");
     }
 }
+
+/// The lines of a text with their indentation and trailing blanks removed.
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+}
+
+#[test]
+fn graphiqls_example_tabs_are_shown_in_the_readme() {
+    // The README test above runs the README's queries, so a tab that is in the
+    // README is a tab that works; the subscription is run by the browser tests.
+    let readme = lines(include_str!("../README.md"));
+    for example in pvgraph::http::EXAMPLES {
+        let example = lines(example);
+        assert!(
+            readme.windows(example.len()).any(|window| window == example),
+            "GraphiQL's example tab is not in the README:\n{}",
+            example.join("\n")
+        );
+    }
+}

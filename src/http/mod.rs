@@ -1,11 +1,11 @@
 //! The HTTP surface: GraphQL at `/graphql` (POST, GET for queries, and
 //! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
-//! `/graphql`, `/healthz` (alive) and `/readyz` (the store answers).
+//! `/graphql`, the trace explorer at `/explore`, `/healthz` (alive) and
+//! `/readyz` (the store answers).
 
 use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{
     GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
 };
@@ -13,13 +13,17 @@ use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+
+mod pages;
+
+pub use pages::EXAMPLES;
 
 use crate::graphql::{ChangeFeed, Loaders, PvSchema, prepare};
 use crate::store::Store;
@@ -49,7 +53,7 @@ impl AppState {
 /// The router, separate from serving so tests drive it in memory or over TCP.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/", get(graphiql))
+        .merge(pages::routes())
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -86,10 +90,6 @@ async fn json_refusals(response: Response) -> Response {
         ),
         _ => response,
     }
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").title("pvgraph").finish())
 }
 
 async fn healthz() -> &'static str {
@@ -180,7 +180,7 @@ async fn graphql_get(
     }
     let wants_page = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if wants_page && uri.query().is_none() {
-        return graphiql().await.into_response();
+        return pages::graphiql(&headers);
     }
     let request = match request {
         Ok(request) => request.into_inner(),
