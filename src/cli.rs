@@ -54,6 +54,9 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Issue, revoke and list API tokens.
+    #[command(subcommand)]
+    Token(crate::auth::cli::TokenCommand),
     /// Write a synthetic graph in the seed format, the same for the same seed.
     Generate {
         /// How many organisations; each brings about 100 nodes.
@@ -155,6 +158,8 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub auth: crate::auth::cli::AuthArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +191,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::server::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::server::serve(args).await,
+        Some(Command::Token(command)) => crate::auth::cli::run(command).await,
         Some(Command::Schema) => {
             to_stdout(&crate::graphql::sdl())?;
             Ok(())
