@@ -12,7 +12,8 @@
 //!   stays hidden from it, as it should.
 //! * For a given caller: `server.anonymous()`, `server.member("acme", "editor")`
 //!   or `server.bearer(token)` give a [`Client`] with the same `gql`, `data` and
-//!   `error_code`, and `post` for the HTTP status too.
+//!   `error_code`, and `post` for the HTTP status too; `server.authorized(header)`
+//!   sends any `Authorization` header value as it is.
 //! * `server.jwt(organisation, role)` signs a JWT (valid an hour, `sub` "test").
 //! * `TestServer::with_auth(db, seed, |store| Authenticator…)` starts a server
 //!   with other settings (RS256 keys, anonymous access off).
@@ -185,7 +186,12 @@ impl TestServer {
 
     /// Speaks with this token (an API token or a JWT).
     pub fn bearer(&self, token: &str) -> Client<'_> {
-        Client { server: self, authorization: Some(format!("Bearer {token}")) }
+        self.authorized(&format!("Bearer {token}"))
+    }
+
+    /// Speaks with this whole `Authorization` header value, e.g. `Basic …` or a bare `Bearer `.
+    pub fn authorized(&self, header: &str) -> Client<'_> {
+        Client { server: self, authorization: Some(header.to_owned()) }
     }
 }
 
@@ -344,4 +350,28 @@ pub async fn create_acme(server: &TestServer, mutation: &str, input: Value) -> S
     let mut input = input;
     input["organisation"] = json!("acme");
     text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
+}
+
+/// A WebSocket client connection, as tests open them.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message on a WebSocket, skipping pings; None once the server closed it.
+pub async fn ws_next(socket: &mut Socket) -> Option<Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server answers within ten seconds")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "ping" {
+                    return Some(value);
+                }
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
 }
