@@ -591,3 +591,60 @@ async fn admins_read_their_organisations_audit_trail_and_nobody_else_does() {
         assert_eq!(client.error_code(log, json!({})).await, "FORBIDDEN");
     }
 }
+
+#[tokio::test]
+async fn the_analysts_queries_count_only_what_the_caller_may_see() {
+    let dir = temp_dir();
+    let server = TestServer::empty(dir.path()).await;
+    world(&server).await;
+    let own = server.member("own", "admin");
+    // Two learnings of `own`, one PUBLIC and one PRIVATE, each influencing `other`'s value.
+    server
+        .member("other", "admin")
+        .data(
+            "mutation { createValue(input: { organisation: \"other\", slug: \"v\", title: \"V\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    for visibility in ["PUBLIC", "PRIVATE"] {
+        let slug = format!("l-{}", visibility.to_lowercase());
+        own.data(
+            "mutation($s: String!, $v: Visibility!) { createLearning(input: { organisation: \"own\", slug: $s, title: $s,
+               statement: \"s\", kind: PROCESS, capturedOn: \"2024-01-01\", visibility: $v }) { id } }",
+            json!({ "s": slug, "v": visibility }),
+        )
+        .await;
+        own.data(
+            "mutation($from: ID!) { recordInfluence(input: { from: $from, to: \"other:value:v\", how: SHIFTED_MINDSET,
+               systemCondition: MENTAL_MODELS, on: \"2024-02-01\" }) { kind } }",
+            json!({ "from": format!("own:learning:{slug}") }),
+        )
+        .await;
+    }
+    let query = "{ crossOrganisationInfluences { fromId }
+                   provenance(id: \"other:value:v\")
+                   impact(learning: \"own:learning:l-public\") { reached } }";
+    for (name, caller) in CALLERS {
+        let seen = client(&server, caller).data(query, json!({})).await;
+        let mut from: Vec<String> =
+            seen["crossOrganisationInfluences"].as_array().unwrap().iter().map(|e| text(&e["fromId"])).collect();
+        from.sort();
+        let private_too = sees(caller, "PRIVATE");
+        let want: Vec<&str> = if private_too {
+            vec!["own:learning:l-private", "own:learning:l-public"]
+        } else {
+            vec!["own:learning:l-public"]
+        };
+        assert_eq!(from, want, "{name}: crossOrganisationInfluences");
+        let provenance = seen["provenance"].to_string();
+        assert!(provenance.contains("own:learning:l-public"), "{name}: provenance");
+        assert_eq!(provenance.contains("own:learning:l-private"), private_too, "{name}: provenance");
+        assert_eq!(seen["impact"]["reached"], 1, "{name}: impact");
+        // Impact of the hidden learning is refused exactly as for a missing one.
+        let hidden = client(&server, caller)
+            .gql("{ impact(learning: \"own:learning:l-private\") { reached } }", json!({}))
+            .await;
+        let want = if private_too { "OK" } else { "NOT_FOUND" };
+        assert_eq!(outcome(&hidden), want, "{name}: impact of the hidden learning {hidden}");
+    }
+}
