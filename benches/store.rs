@@ -55,6 +55,7 @@ fn hot_paths(c: &mut Criterion) {
         via: vec![],
         kinds: vec![],
         as_of: None,
+        audience: Default::default(),
     };
     c.bench_function("trace depth 6 downstream from a learning", |b| {
         b.to_async(&runtime).iter(|| async { store.trace(&trace).await.unwrap() })
@@ -66,6 +67,7 @@ fn hot_paths(c: &mut Criterion) {
         max_depth: 4,
         via: vec![RelationshipKind::Influenced, RelationshipKind::Produced, RelationshipKind::GuidedBy],
         first: 10,
+        audience: Default::default(),
     };
     c.bench_function("paths depth 4 between a learning and a principle", |b| {
         b.to_async(&runtime).iter(|| async { store.paths(&paths).await.unwrap() })

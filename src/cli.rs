@@ -58,6 +58,9 @@ pub enum Command {
         #[arg(long)]
         federation: bool,
     },
+    /// Issue, revoke and list API tokens.
+    #[command(subcommand)]
+    Token(crate::auth::cli::TokenCommand),
     /// Write a synthetic graph in the seed format, the same for the same seed.
     Generate {
         /// How many organisations; each brings about 100 nodes.
@@ -159,6 +162,8 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub auth: crate::auth::cli::AuthArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +195,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::server::serve(cli.serve).await,
         Some(Command::Serve(args)) => crate::server::serve(args).await,
+        Some(Command::Token(command)) => crate::auth::cli::run(command).await,
         Some(Command::Schema { federation }) => {
             to_stdout(&if federation { crate::graphql::subgraph_sdl() } else { crate::graphql::sdl() })?;
             Ok(())

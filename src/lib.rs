@@ -3,6 +3,7 @@
 //! learnings, so that people can trace how embedded learnings influenced the
 //! system. Data flows one way: HTTP → GraphQL → domain → store.
 
+pub mod auth;
 pub mod cli;
 pub mod domain;
 pub mod generate;

@@ -30,12 +30,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot load the seed")?;
         tracing::info!(nodes = loaded.nodes, relationships = loaded.relationships, "seeded an empty store");
     }
+    let auth = args.auth.authenticator(store.clone())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(store = %args.store.location, "pvgraph serves GraphiQL at http://{address}/");
-    axum::serve(listener, app(AppState::new(store))).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app(AppState::new(store).with_auth(auth))).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

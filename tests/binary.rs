@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 
 /// Starts the binary and waits for the line that gives its address.
 fn start(db: &std::path::Path) -> (Child, String) {
+    // JWTs signed with the test secret act for an organisation (see `post`).
+    let secret = db.with_file_name("jwt-secret");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&secret, common::TEST_JWT_SECRET).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pvgraph"))
         .env("PVGRAPH_LISTEN", "127.0.0.1:0")
+        .env("PVGRAPH_JWT_HS256_SECRET_FILE", &secret)
         .env("PVGRAPH_STORE", format!("sqlite://{}", db.display()))
         .env("PVGRAPH_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
@@ -51,9 +56,11 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// POSTs a query as an admin of `kc`.
 async fn post(address: &str, query: &str) -> Value {
     reqwest::Client::new()
         .post(format!("http://{address}/graphql"))
+        .bearer_auth(common::test_jwt("kc", "admin"))
         .json(&json!({ "query": query }))
         .send()
         .await

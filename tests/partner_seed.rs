@@ -76,6 +76,7 @@ async fn the_links_join_the_two_governments_in_both_directions() {
             via: Vec::new(),
             kinds: Vec::new(),
             as_of: None,
+            audience: Default::default(),
         })
         .await
         .unwrap();

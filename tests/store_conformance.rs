@@ -757,6 +757,7 @@ mod checks {
             via: vec![],
             kinds: vec![],
             as_of: None,
+            audience: Default::default(),
         };
         let mut all = Vec::new();
         for from in [
@@ -828,6 +829,7 @@ mod checks {
             via: vec![],
             kinds: vec![],
             as_of: None,
+            audience: Default::default(),
         };
         let trace = store.trace(&request).await.unwrap();
         assert_eq!(trace.truncated, ["maxDepth 1 was reached; more lies beyond"]);
@@ -863,7 +865,15 @@ mod checks {
             for (max_depth, via) in
                 [(4, vec![]), (6, vec![]), (6, vec![RelationshipKind::Influenced, RelationshipKind::Produced])]
             {
-                let request = PathRequest { from: id(from), to: id(to), direction, max_depth, via, first: 1000 };
+                let request = PathRequest {
+                    from: id(from),
+                    to: id(to),
+                    direction,
+                    max_depth,
+                    via,
+                    first: 1000,
+                    audience: Default::default(),
+                };
                 let got = store.paths(&request).await.unwrap();
                 let want = reference.paths(&request).await.unwrap();
                 let paths = |p: &pvgraph::store::Paths| {
@@ -893,13 +903,19 @@ mod checks {
             max_depth: 3,
             via: vec![],
             first: 10,
+            audience: Default::default(),
         };
         assert!(matches!(store.paths(&request).await, Err(Error::NotFound(_))));
     }
 
     pub async fn search_ranks_the_obvious_hit_first(store: &Store) {
         load_fixed_seed(store).await;
-        let search = |text: &str, kinds: Vec<NodeKind>| SearchRequest { text: text.into(), kinds, first: 10 };
+        let search = |text: &str, kinds: Vec<NodeKind>| SearchRequest {
+            text: text.into(),
+            kinds,
+            first: 10,
+            audience: Default::default(),
+        };
         let hits = store.search(&search("taboo", vec![])).await.unwrap();
         assert!(hits.len() > 1);
         assert_eq!(
@@ -1024,7 +1040,15 @@ mod checks {
             let found = store.list(&list(NodeKind::Principle, filter, OrderField::Title, false)).await.unwrap();
             assert_eq!(ids(&found), [format!("aw:principle:p{i}")], "{text}");
         }
-        let hits = store.search(&SearchRequest { text: "🦀 漢字 ZWJ".into(), kinds: vec![], first: 5 }).await.unwrap();
+        let hits = store
+            .search(&SearchRequest {
+                text: "🦀 漢字 ZWJ".into(),
+                kinds: vec![],
+                first: 5,
+                audience: Default::default(),
+            })
+            .await
+            .unwrap();
         assert_eq!(hits.first().map(|h| h.node.id.as_str()), Some("aw:principle:p5"));
         // Keyset positions with awkward keys.
         let all =
@@ -1112,7 +1136,7 @@ mod checks {
         assert!(error.to_string().contains("already holds nodes"), "{error}");
         assert_eq!(store.dump().await.unwrap().0.len(), 75);
         // The copy searches like the original.
-        let search = SearchRequest { text: "risks".into(), kinds: vec![], first: 3 };
+        let search = SearchRequest { text: "risks".into(), kinds: vec![], first: 3, audience: Default::default() };
         assert_eq!(store.search(&search).await.unwrap()[0].node.id, origin.search(&search).await.unwrap()[0].node.id);
     }
 }

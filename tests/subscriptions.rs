@@ -9,12 +9,11 @@ use std::time::Duration;
 use common::{TestServer, temp_dir};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use common::Socket;
 
 async fn connect(server: &TestServer, protocol: &str) -> Socket {
     let url = format!("{}/graphql", server.url.replace("http://", "ws://"));
@@ -29,23 +28,8 @@ async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
-/// The next JSON message, skipping pings; None when the server closed.
 async fn next(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("the server answers within ten seconds")?;
-        match message.ok()? {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] != "ping" {
-                    return Some(value);
-                }
-            }
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
+    common::ws_next(socket).await
 }
 
 async fn subscribed(server: &TestServer, query: &str) -> Socket {

@@ -17,6 +17,12 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's credentials are missing where required, bad, expired or revoked.
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error("the store is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -39,6 +45,10 @@ impl Error {
         Error::NotFound(format!("no node has the id {id}"))
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Error {
+        Error::Forbidden(message.into())
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Error {
         Error::Internal(cause.into())
     }
@@ -49,6 +59,8 @@ impl Error {
             Error::Invalid { .. } => "BAD_USER_INPUT",
             Error::NotFound(_) => "NOT_FOUND",
             Error::Conflict(_) => "CONFLICT",
+            Error::Forbidden(_) => "FORBIDDEN",
+            Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::Unavailable(_) => "UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }

@@ -5,6 +5,7 @@
 //! the API, the seed format and both stores, at the cost of a compile-time
 //! dependency on the GraphQL crate.
 
+mod caller;
 mod change;
 mod error;
 mod id;
@@ -13,6 +14,7 @@ pub mod record;
 mod relationship;
 mod vocabulary;
 
+pub use caller::{Actor, Audience, Caller, Member, Role};
 pub use change::{Applied, Change, NodePatch};
 pub use error::{Error, Result};
 pub use id::{NodeId, NodeKind, slugify};

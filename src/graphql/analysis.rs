@@ -268,6 +268,8 @@ impl AnalysisQuery {
             via: via.unwrap_or_default(),
             kinds: kinds.unwrap_or_default(),
             as_of: as_of.map(|d| d.0),
+            // The request's store (`store::Visible`) puts in the caller's audience.
+            audience: Default::default(),
         };
         store(ctx).trace(&request).await.map(TraceResult).map_err(to_gql)
     }
@@ -295,6 +297,7 @@ impl AnalysisQuery {
             max_depth: depth("maxDepth", max_depth, 6)?,
             via: via.unwrap_or_default(),
             first: first as usize,
+            audience: Default::default(),
         };
         let found = store(ctx).paths(&request).await.map_err(to_gql)?;
         let nodes: HashMap<NodeId, Node> = found.nodes.into_iter().map(|n| (n.id.clone(), n)).collect();
@@ -326,7 +329,12 @@ impl AnalysisQuery {
         if text.chars().count() > 500 {
             return Err(bad_input("text", "at most 500 characters"));
         }
-        let request = SearchRequest { text, kinds: kinds.unwrap_or_default(), first: first as usize };
+        let request = SearchRequest {
+            text,
+            kinds: kinds.unwrap_or_default(),
+            first: first as usize,
+            audience: Default::default(),
+        };
         let hits = store(ctx).search(&request).await.map_err(to_gql)?;
         Ok(hits
             .into_iter()
@@ -349,6 +357,7 @@ impl AnalysisQuery {
             via: Vec::new(),
             kinds: Vec::new(),
             as_of: None,
+            audience: Default::default(),
         };
         let store = store(ctx);
         let trace = store.trace(&request).await.map_err(to_gql)?;
@@ -376,6 +385,7 @@ impl AnalysisQuery {
             via: vec![RelationshipKind::Influenced, RelationshipKind::Produced],
             kinds: Vec::new(),
             as_of: None,
+            audience: Default::default(),
         };
         let trace = store(ctx).trace(&request).await.map_err(to_gql)?;
         let mut influences: Vec<Edge> =

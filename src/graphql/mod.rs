@@ -2,6 +2,7 @@
 //! speak to the store only through `Store` and the request's loaders.
 
 mod analysis;
+mod audit;
 mod connection;
 mod error;
 mod federation;
@@ -19,14 +20,18 @@ pub use error::to_gql;
 pub use loaders::Loaders;
 pub use subscription::{ChangeFeed, GraphEvent};
 
-use crate::store::Store;
+use crate::domain::Caller;
+use crate::store::{Store, Visible};
 
 pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Builds the schema over a store; committed changes are announced on `feed`.
 pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
     Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
-        .data(store)
+        .data(store.clone())
+        .data(Unfiltered(store))
+        // A request that brings no caller of its own is anonymous.
+        .data(Caller::Anonymous)
         .data(feed)
         .extension(error::ErrorCodes)
         .limit_depth(16)
@@ -34,9 +39,27 @@ pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
         .finish()
 }
 
-/// Attaches what one request needs: its own loaders, so caches never outlive it.
-pub fn prepare(request: Request, store: &Store) -> Request {
-    request.data(Loaders::new(store))
+/// The whole store, unfiltered, for what the server itself must see (e.g. whether each end
+/// of a changed relationship is visible to each subscriber).
+#[derive(Clone)]
+pub struct Unfiltered(pub Store);
+
+/// What one request or WebSocket session needs: its caller, the store as that caller sees it
+/// (`store::Visible`, which shadows the schema's unfiltered store), and its own loaders over
+/// that view, so caches never outlive it nor cross callers.
+pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
+    let visible: Store = std::sync::Arc::new(Visible::new(store.clone(), caller.clone()));
+    let mut data = async_graphql::Data::default();
+    data.insert(Loaders::new(&visible));
+    data.insert(visible);
+    data.insert(caller);
+    data
+}
+
+/// Attaches what one request needs (see `caller_data`).
+pub fn prepare(request: Request, store: &Store, caller: Caller) -> Request {
+    let visible: Store = std::sync::Arc::new(Visible::new(store.clone(), caller.clone()));
+    request.data(Loaders::new(&visible)).data(visible).data(caller)
 }
 
 /// The schema's SDL, as checked into `schema/schema.graphql`.

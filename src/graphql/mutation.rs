@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::domain::{
-    Applied, Assertion, BarrierKind, Change, Citation, Confidence, Edge, EdgeRecord, Embedding, Error,
+    Actor, Applied, Assertion, BarrierKind, Caller, Change, Citation, Confidence, Edge, EdgeRecord, Embedding, Error,
     ExperimentStatus, InfluenceHow, LearningKind, Node, NodeId, NodeKind, NodePatch, PrincipleStatus, RelationshipKind,
     Strength, SystemCondition, Visibility, now, slugify,
 };
@@ -31,8 +31,10 @@ fn to_map<T: Serialize>(input: &T) -> Map<String, Json> {
 
 async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> {
     let store = ctx.data_unchecked::<Store>();
-    let applied = store.apply(changes).await.map_err(|failed| to_gql(failed.error))?;
-    ctx.data_unchecked::<super::ChangeFeed>().publish(&applied);
+    let actor = Actor { caller: ctx.data_unchecked::<Caller>().clone(), operation: ctx.field().name().to_owned() };
+    let applied = store.apply_as(changes, Some(&actor)).await.map_err(|failed| to_gql(failed.error))?;
+    let everything = &ctx.data_unchecked::<super::Unfiltered>().0;
+    ctx.data_unchecked::<super::ChangeFeed>().publish(&applied, everything).await;
     Ok(applied)
 }
 

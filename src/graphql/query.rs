@@ -41,6 +41,8 @@ impl NodeFilterInput {
             tags: self.tags.unwrap_or_default(),
             fields: Vec::new(),
             related: Vec::new(),
+            // The request's store (`store::Visible`) puts in the caller's audience.
+            audience: Default::default(),
         })
     }
 }
@@ -129,6 +131,7 @@ pub struct QueryRoot(
     SourcesQuery,
     super::analysis::AnalysisQuery,
     super::federation::EntityQuery,
+    super::audit::AuditQueries,
 );
 
 #[derive(Default)]

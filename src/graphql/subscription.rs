@@ -10,7 +10,10 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::domain::{Applied, Edge, Node, NodeKind, now};
+use std::collections::HashMap;
+
+use crate::domain::{Applied, Audience, Caller, Edge, Node, NodeId, NodeKind, now};
+use crate::store::Store;
 
 use super::links::Relationship;
 use super::nodes::{NodeInterface, wrap};
@@ -34,6 +37,9 @@ pub struct GraphEvent {
     pub node: Option<Arc<Node>>,
     pub edge: Option<Edge>,
     pub at: DateTime<Utc>,
+    /// For relationship events, the two ends as they were when the event was made (an end
+    /// missing here was not found), so each subscriber can be shown only what it may see.
+    pub ends: Vec<Arc<Node>>,
 }
 
 impl GraphEvent {
@@ -41,8 +47,14 @@ impl GraphEvent {
     /// relationships are reported deleted before the node.
     pub fn from_applied(applied: &[Applied]) -> Vec<GraphEvent> {
         let at = now();
-        let node = |kind, node: &Node| GraphEvent { kind, node: Some(Arc::new(node.clone())), edge: None, at };
-        let edge = |kind, edge: &Edge| GraphEvent { kind, node: None, edge: Some(edge.clone()), at };
+        let node = |kind, node: &Node| GraphEvent {
+            kind,
+            node: Some(Arc::new(node.clone())),
+            edge: None,
+            at,
+            ends: Vec::new(),
+        };
+        let edge = |kind, edge: &Edge| GraphEvent { kind, node: None, edge: Some(edge.clone()), at, ends: Vec::new() };
         let mut events = Vec::new();
         for change in applied {
             match change {
@@ -57,6 +69,17 @@ impl GraphEvent {
             }
         }
         events
+    }
+
+    /// Whether an audience may see the event: its node, or both ends of its relationship.
+    fn visible_to(&self, audience: &Audience) -> bool {
+        match (&self.node, &self.edge) {
+            (Some(node), _) => audience.sees_node(node),
+            (None, Some(edge)) => {
+                [&edge.from, &edge.to].iter().all(|id| self.ends.iter().any(|n| &n.id == *id && audience.sees_node(n)))
+            }
+            (None, None) => false,
+        }
     }
 
     /// Whether the event concerns a node of one of `kinds` or owned by `organisation`.
@@ -107,8 +130,38 @@ impl Default for ChangeFeed {
 }
 
 impl ChangeFeed {
-    pub fn publish(&self, applied: &[Applied]) {
-        for event in GraphEvent::from_applied(applied) {
+    /// Announces a committed change set. `everything` (the unfiltered store) gives the ends of
+    /// changed relationships, so that each subscriber sees a relationship only when it may see
+    /// both ends; a node deleted in the change set is its own record.
+    pub async fn publish(&self, applied: &[Applied], everything: &Store) {
+        let mut events = GraphEvent::from_applied(applied);
+        let mut known: HashMap<NodeId, Arc<Node>> = HashMap::new();
+        for change in applied {
+            if let Applied::Deleted { node, .. } = change {
+                known.insert(node.id.clone(), Arc::new(node.clone()));
+            }
+        }
+        let mut wanted: Vec<NodeId> = events
+            .iter()
+            .filter_map(|e| e.edge.as_ref())
+            .flat_map(|e| [e.from.clone(), e.to.clone()])
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            match everything.nodes(&wanted).await {
+                Ok(nodes) => known.extend(nodes.into_iter().map(|n| (n.id.clone(), Arc::new(n)))),
+                // Without the ends, relationship events reach nobody rather than the wrong people.
+                Err(e) => tracing::warn!(error = %e, "the ends of changed relationships could not be read"),
+            }
+        }
+        for event in &mut events {
+            if let Some(edge) = &event.edge {
+                event.ends = [&edge.from, &edge.to].iter().filter_map(|id| known.get(*id).cloned()).collect();
+            }
+        }
+        for event in events {
             // No subscriber is not an error.
             let _ = self.0.send(event);
         }
@@ -131,6 +184,7 @@ pub struct SubscriptionRoot;
 impl SubscriptionRoot {
     /// Node and relationship events as they are committed, optionally only those touching nodes of
     /// some kinds or owned by one organisation (a relationship matches when either end does).
+    /// Only events about nodes the caller may see arrive; a relationship's, when it may see both ends.
     async fn graph_changed(
         &self,
         ctx: &Context<'_>,
@@ -138,9 +192,10 @@ impl SubscriptionRoot {
         organisation: Option<String>,
     ) -> impl Stream<Item = GraphEvent> + use<> {
         let kinds = kinds.unwrap_or_default();
+        let audience = ctx.data_unchecked::<Caller>().audience();
         let receiver = ctx.data_unchecked::<ChangeFeed>().subscribe();
         BroadcastStream::new(receiver).filter_map(move |event| {
-            let wanted = event.ok().filter(|e| e.matches(&kinds, organisation.as_deref()));
+            let wanted = event.ok().filter(|e| e.visible_to(&audience) && e.matches(&kinds, organisation.as_deref()));
             async move { wanted }
         })
     }

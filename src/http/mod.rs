@@ -21,11 +21,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+mod auth;
 mod pages;
 
 pub use pages::EXAMPLES;
 
-use crate::graphql::{ChangeFeed, Loaders, PvSchema, prepare};
+use crate::auth::Authenticator;
+use crate::graphql::{ChangeFeed, PvSchema, caller_data, prepare};
 use crate::store::Store;
 
 /// The largest request body accepted.
@@ -41,12 +43,21 @@ pub struct AppState {
     pub schema: PvSchema,
     pub store: Store,
     pub feed: ChangeFeed,
+    /// Who may call: API tokens, JWTs, anonymous readers.
+    pub auth: Authenticator,
 }
 
 impl AppState {
+    /// API tokens and anonymous readers; see `with_auth` for JWTs and closing anonymous access.
     pub fn new(store: Store) -> AppState {
         let feed = ChangeFeed::default();
-        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed }
+        let auth = Authenticator::new(store.clone());
+        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed, auth }
+    }
+
+    pub fn with_auth(mut self, auth: Authenticator) -> AppState {
+        self.auth = auth;
+        self
     }
 }
 
@@ -147,7 +158,7 @@ async fn graphql_post(
         );
     }
     match request {
-        Ok(request) => execute(&state, request.into_inner()).await,
+        Ok(request) => execute(&state, &headers, request.into_inner()).await,
         Err(e) => rejection(e),
     }
 }
@@ -162,6 +173,14 @@ async fn graphql_get(
 ) -> Response {
     // A WebSocket upgrade carries subscriptions (graphql-transport-ws, or the older graphql-ws).
     if let Ok(upgrade) = upgrade {
+        // Browsers cannot set headers on a WebSocket: without one, the token may come in connection_init.
+        let from_header = match headers.contains_key(header::AUTHORIZATION) {
+            true => match auth::caller(&state.auth, &headers).await {
+                Ok(caller) => Some(caller),
+                Err(refused) => return refused,
+            },
+            false => None,
+        };
         let Ok(protocol) = protocol else {
             return request_error(
                 StatusCode::BAD_REQUEST,
@@ -172,9 +191,13 @@ async fn graphql_get(
         return upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
             .on_upgrade(move |socket| {
-                let mut data = async_graphql::Data::default();
-                data.insert(Loaders::new(&state.store));
-                GraphQLWebSocket::new(socket, state.schema.clone(), protocol).with_data(data).serve()
+                let schema = state.schema.clone();
+                GraphQLWebSocket::new(socket, schema, protocol)
+                    .on_connection_init(move |payload| async move {
+                        let caller = auth::session_caller(&state.auth, from_header, &payload).await?;
+                        Ok(caller_data(&state.store, caller))
+                    })
+                    .serve()
             })
             .into_response();
     }
@@ -200,10 +223,14 @@ async fn graphql_get(
             return response;
         }
     }
-    execute(&state, request).await
+    execute(&state, &headers, request).await
 }
 
-async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
-    let request = prepare(request, &state.store);
+async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let caller = match auth::caller(&state.auth, headers).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let request = prepare(request, &state.store, caller);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }

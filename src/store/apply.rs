@@ -3,9 +3,14 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use serde_json::{Value as Json, json};
+
 use crate::domain::{
-    Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, check_influence_date,
+    Actor, Applied, Audience, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodeKind,
+    RelationshipKind, Result, Role, check_influence_date,
 };
+
+use super::AuditEntry;
 
 /// A change set that failed: which change, and why. Nothing of it was kept.
 #[derive(Debug)]
@@ -39,23 +44,148 @@ pub trait Writer: Send {
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>>;
     /// How many influences name this source among their sources.
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64>;
+    /// Writes an entry of the audit trail.
+    async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()>;
 }
 
 /// Applies the changes in order through `writer`. The caller commits on `Ok`
-/// and rolls back on `Err`.
+/// and rolls back on `Err`. With an actor, each change is first checked
+/// against what the actor may do, and an audit entry is written last.
 pub async fn apply_changes(
     writer: &mut dyn Writer,
     changes: Vec<Change>,
     now: DateTime<Utc>,
+    actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
+    let member = match actor {
+        Some(actor) => Some(may_change(actor).map_err(|error| Failed { index: 0, error })?),
+        None => None,
+    };
     let mut applied = Vec::with_capacity(changes.len());
     for (index, change) in changes.into_iter().enumerate() {
+        if let Some(member) = member
+            && let Err(error) = authorise(writer, member, &change).await
+        {
+            return Err(Failed { index, error });
+        }
         match apply_one(writer, change, now).await {
             Ok(done) => applied.push(done),
             Err(error) => return Err(Failed { index, error }),
         }
     }
+    if let (Some(actor), Some(member)) = (actor, member) {
+        let entry = audit_entry(actor, member, &applied, now);
+        writer.record_audit(&entry).await.map_err(|error| Failed { index: applied.len().saturating_sub(1), error })?;
+    }
     Ok(applied)
+}
+
+/// The member behind an actor, when it may change anything at all.
+fn may_change(actor: &Actor) -> Result<&Member> {
+    match &actor.caller {
+        Caller::Anonymous => Err(Error::forbidden("anonymous callers cannot change the graph; send a token")),
+        Caller::Member(m) if m.role == Role::Viewer => {
+            Err(Error::forbidden(format!("a viewer of {} cannot change the graph", m.organisation)))
+        }
+        Caller::Member(m) => Ok(m),
+    }
+}
+
+/// Refuses a change the member may not make. A node the member cannot see is
+/// answered exactly as a missing one, so that a refusal reveals nothing.
+async fn authorise(w: &mut dyn Writer, member: &Member, change: &Change) -> Result<()> {
+    let audience = Audience::Member(member.organisation.clone());
+    match change {
+        Change::Create(node) => {
+            if node.organisation() != member.organisation {
+                return Err(Error::forbidden(format!(
+                    "a member of {} cannot create nodes owned by {}",
+                    member.organisation,
+                    node.organisation()
+                )));
+            }
+            if node.kind() == NodeKind::Organisation && member.role != Role::Admin {
+                return Err(Error::forbidden(format!(
+                    "only an admin of {} can create or change its organisation node",
+                    member.organisation
+                )));
+            }
+            Ok(())
+        }
+        Change::Update { id, .. } | Change::Delete(id) => changeable(w, member, &audience, id).await,
+        Change::Link(edge) => {
+            changeable(w, member, &audience, &edge.from).await?;
+            seen(w, &audience, &edge.to).await?;
+            for source in edge.influence.iter().flat_map(|i| &i.sources) {
+                if seen(w, &audience, source).await.is_err() {
+                    return Err(Error::rule("sources", "UNKNOWN_NODE", format!("no node has the id {source}")));
+                }
+            }
+            Ok(())
+        }
+        Change::Unlink { from, to, .. } => {
+            changeable(w, member, &audience, from).await?;
+            seen(w, &audience, to).await.map(|_| ())
+        }
+    }
+}
+
+/// A node the audience cannot see is, to it, not there. A missing node passes: the change's own
+/// rules report it.
+async fn seen(w: &mut dyn Writer, audience: &Audience, id: &NodeId) -> Result<Option<Node>> {
+    match w.node(id).await? {
+        Some(node) if !audience.sees_node(&node) => Err(Error::no_node(id)),
+        other => Ok(other),
+    }
+}
+
+/// Whether the member may change (or link from) a node: its organisation's, and for the
+/// organisation node itself, as an admin.
+async fn changeable(w: &mut dyn Writer, member: &Member, audience: &Audience, id: &NodeId) -> Result<()> {
+    let Some(node) = seen(w, audience, id).await? else { return Ok(()) };
+    if node.organisation() != member.organisation {
+        return Err(Error::forbidden(format!(
+            "{id} belongs to {}; a member of {} cannot change it",
+            node.organisation(),
+            member.organisation
+        )));
+    }
+    if node.kind() == NodeKind::Organisation && member.role != Role::Admin {
+        return Err(Error::forbidden(format!(
+            "only an admin of {} can create or change its organisation node",
+            member.organisation
+        )));
+    }
+    Ok(())
+}
+
+/// The audit entry of a change set: who, when, through what, and each change with its before and after.
+fn audit_entry(actor: &Actor, member: &Member, applied: &[Applied], now: DateTime<Utc>) -> AuditEntry {
+    let edge = |e: &Edge| Json::Object(EdgeRecord::from_edge(e).into_json());
+    let changes = applied
+        .iter()
+        .map(|change| match change {
+            Applied::Created(n) => json!({ "op": "create", "id": n.id.as_str(), "after": n.to_record() }),
+            Applied::Updated { before, after } => {
+                json!({ "op": "update", "id": after.id.as_str(), "before": before.to_record(), "after": after.to_record() })
+            }
+            Applied::Deleted { node, edges } => json!({
+                "op": "delete", "id": node.id.as_str(), "before": node.to_record(),
+                "relationships": edges.iter().map(edge).collect::<Vec<_>>()
+            }),
+            Applied::Linked(e) => json!({ "op": "link", "after": edge(e) }),
+            Applied::Unlinked(e) => json!({ "op": "unlink", "before": edge(e) }),
+        })
+        .collect();
+    AuditEntry {
+        id: crate::auth::random_id(),
+        at: now,
+        organisation: member.organisation.clone(),
+        role: member.role,
+        subject: member.subject.clone(),
+        operation: actor.operation.clone(),
+        changes: Json::Array(changes),
+    }
 }
 
 async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {

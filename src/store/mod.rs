@@ -2,22 +2,28 @@
 //! implements it natively. The rules a change must follow are applied once, in
 //! `apply`, over a backend's transaction, so the backends cannot drift apart.
 
+mod access;
 mod apply;
 mod location;
 pub mod neo4j;
 pub mod sqlite;
 pub mod traverse;
+pub mod visible;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
+use crate::domain::{
+    Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp,
+};
 
+pub use access::{ApiToken, AuditEntry, AuditQuery};
 pub use apply::{Failed, Writer, apply_changes};
 pub use location::StoreLocation;
 pub use neo4j::Neo4jOptions;
 pub use traverse::{PathRequest, Paths, Trace, TraceDirection, TraceRequest};
+pub use visible::Visible;
 
 /// A full-text search.
 #[derive(Clone, Debug)]
@@ -26,6 +32,8 @@ pub struct SearchRequest {
     /// Only nodes of these kinds (all, when empty).
     pub kinds: Vec<NodeKind>,
     pub first: usize,
+    /// Only nodes this audience may see.
+    pub audience: Audience,
 }
 
 /// A node that matched a search, best first.
@@ -89,6 +97,8 @@ pub struct NodeFilter {
     /// Has (true) or lacks (false) a relationship of this kind that way.
     pub related: Vec<(RelationshipKind, Direction, bool)>,
     pub fields: Vec<FieldTest>,
+    /// Only nodes this audience may see (every node, by default).
+    pub audience: Audience,
 }
 
 /// A position in an ordered list: the order field's value and the id.
@@ -136,8 +146,49 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Every relationship leaving (`Out`) or reaching (`In`) any of these nodes.
     async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
 
-    /// Applies a change set in one transaction: all of it, or none of it.
-    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed>;
+    /// Like `edges`, keeping only relationships whose two ends the audience may see. Backends
+    /// answer in the same one query; this default asks for the ends separately.
+    async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
+        let mut edges = self.edges(ids, direction).await?;
+        if *audience == Audience::Everything || edges.is_empty() {
+            return Ok(edges);
+        }
+        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+        ends.sort();
+        ends.dedup();
+        let seen: std::collections::HashSet<NodeId> =
+            self.nodes(&ends).await?.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect();
+        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
+        Ok(edges)
+    }
+
+    /// Applies a change set in one transaction: all of it, or none of it. The server's own
+    /// changes (seeding, import, copy): no authorisation, no audit entry.
+    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {
+        self.apply_as(changes, None).await
+    }
+
+    /// Applies a change set in one transaction; with an actor, only when the actor may make every
+    /// change (see `store::apply`), and with an audit entry written in the same transaction.
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed>;
+
+    /// Stores a new API token (its hash, never the token).
+    async fn save_token(&self, token: &ApiToken) -> Result<()>;
+
+    /// Revokes a token; false when no token not yet revoked has this id.
+    async fn revoke_token(&self, id: &str) -> Result<bool>;
+
+    /// Every API token, revoked ones included, oldest first.
+    async fn tokens(&self) -> Result<Vec<ApiToken>>;
+
+    /// The token with this hash, revoked or not.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+
+    /// A page of an organisation's audit trail, newest first.
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// How many audit entries an organisation has.
+    async fn audit_count(&self, organisation: &str) -> Result<u64>;
 
     /// Whether the store holds no node at all.
     async fn is_empty(&self) -> Result<bool>;

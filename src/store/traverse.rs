@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
-use crate::domain::{Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::domain::{Audience, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
 
 use super::Direction;
 
@@ -66,6 +66,8 @@ pub struct TraceRequest {
     /// Hide nodes that did not exist yet on this day (see `Node::existed_since`) and influences
     /// dated after it.
     pub as_of: Option<NaiveDate>,
+    /// Walk only through nodes this audience may see; a start it cannot see is not found.
+    pub audience: Audience,
 }
 
 /// The reachable subgraph.
@@ -115,8 +117,8 @@ impl Trace {
     }
 }
 
-fn visible_node(node: &Node, as_of: Option<NaiveDate>) -> bool {
-    as_of.is_none_or(|day| node.existed_since() <= day)
+fn visible_node(node: &Node, as_of: Option<NaiveDate>, audience: &Audience) -> bool {
+    audience.sees_node(node) && as_of.is_none_or(|day| node.existed_since() <= day)
 }
 
 fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDate>) -> bool {
@@ -143,9 +145,13 @@ fn key(edge: &Edge) -> EdgeKey {
 
 /// Walks out from one node, breadth first.
 pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result<Trace> {
-    let start =
-        store.nodes(std::slice::from_ref(&request.from)).await?.pop().ok_or_else(|| Error::no_node(&request.from))?;
-    if !visible_node(&start, request.as_of) {
+    let start = store
+        .nodes(std::slice::from_ref(&request.from))
+        .await?
+        .pop()
+        .filter(|n| request.audience.sees_node(n))
+        .ok_or_else(|| Error::no_node(&request.from))?;
+    if !visible_node(&start, request.as_of, &request.audience) {
         return Err(Error::NotFound(format!(
             "{} did not exist yet on {}",
             start.id,
@@ -189,7 +195,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         let order: HashMap<&NodeId, usize> = fresh.iter().enumerate().map(|(i, id)| (id, i)).collect();
         loaded.sort_by_key(|n| order.get(&n.id).copied().unwrap_or(usize::MAX));
         for node in loaded {
-            if visible_node(&node, request.as_of) {
+            if visible_node(&node, request.as_of, &request.audience) {
                 depth_of.insert(node.id.clone(), depth);
                 next.push(node.id.clone());
                 result.nodes.push((node, depth));
@@ -231,7 +237,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         beyond.dedup();
         if result.truncated.is_empty()
             && !beyond.is_empty()
-            && store.nodes(&beyond).await?.iter().any(|n| visible_node(n, request.as_of))
+            && store.nodes(&beyond).await?.iter().any(|n| visible_node(n, request.as_of, &request.audience))
         {
             result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
         }
@@ -249,6 +255,8 @@ pub struct PathRequest {
     pub via: Vec<RelationshipKind>,
     /// How many paths to return at most.
     pub first: usize,
+    /// Step only through nodes this audience may see; an end it cannot see is not found.
+    pub audience: Audience,
 }
 
 /// Simple paths between two nodes, shortest first.
@@ -267,7 +275,7 @@ pub struct Paths {
 pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths> {
     let ends = store.nodes(&[request.from.clone(), request.to.clone()]).await?;
     for id in [&request.from, &request.to] {
-        if !ends.iter().any(|n| &n.id == id) {
+        if !ends.iter().any(|n| &n.id == id && request.audience.sees_node(n)) {
             return Err(Error::no_node(id));
         }
     }
@@ -280,11 +288,13 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
     let mut forward: HashMap<NodeId, Vec<(NodeId, Edge)>> = HashMap::new();
     let mut frontier = vec![request.to.clone()];
     let back = request.direction.reversed();
+    // Whether the audience may see a node, for each node looked at; both ends were checked above.
+    let mut seen: HashMap<NodeId, bool> = HashMap::from([(request.to.clone(), true), (request.from.clone(), true)]);
     for depth in 1..=request.max_depth {
         if frontier.is_empty() {
             break;
         }
-        let mut next = Vec::new();
+        let mut found: Vec<(NodeId, NodeId, Edge)> = Vec::new();
         for &step in back.steps() {
             for edge in store.edges(&frontier, step).await? {
                 if !visible_edge(&edge, &request.via, None) {
@@ -294,11 +304,34 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
                     Direction::In => (edge.from.clone(), edge.to.clone()),
                     Direction::Out => (edge.to.clone(), edge.from.clone()),
                 };
-                forward.entry(here.clone()).or_default().push((there, edge));
-                if !distance.contains_key(&here) {
-                    distance.insert(here.clone(), depth);
-                    next.push(here);
-                }
+                found.push((here, there, edge));
+            }
+        }
+        // Only nodes the audience may see are stepped through; each is looked at once.
+        if request.audience != Audience::Everything {
+            let mut fresh: Vec<NodeId> = found.iter().map(|(here, ..)| here.clone()).collect();
+            fresh.retain(|id| !seen.contains_key(id));
+            fresh.sort();
+            fresh.dedup();
+            let shown: HashSet<NodeId> = store
+                .nodes(&fresh)
+                .await?
+                .into_iter()
+                .filter(|n| request.audience.sees_node(n))
+                .map(|n| n.id)
+                .collect();
+            for id in fresh {
+                let visible = shown.contains(&id);
+                seen.insert(id, visible);
+            }
+            found.retain(|(here, ..)| seen[here]);
+        }
+        let mut next = Vec::new();
+        for (here, there, edge) in found {
+            forward.entry(here.clone()).or_default().push((there, edge));
+            if !distance.contains_key(&here) {
+                distance.insert(here.clone(), depth);
+                next.push(here);
             }
         }
         frontier = next;

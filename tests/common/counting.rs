@@ -5,10 +5,10 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use pvgraph::domain::{Applied, Change, Edge, Node, NodeId, NodeKind, Result};
+use pvgraph::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result};
 use pvgraph::store::{
-    self, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths, SearchHit, SearchRequest, Store,
-    StoreLocation, Trace, TraceRequest,
+    self, ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
+    SearchHit, SearchRequest, Store, StoreLocation, Trace, TraceRequest,
 };
 use serde_json::Value;
 
@@ -63,9 +63,44 @@ impl GraphStore for Counting {
         self.inner.edges(ids, direction).await
     }
 
-    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {
+    async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
+        self.note("edges", ids.len());
+        self.inner.visible_edges(ids, direction, audience).await
+    }
+
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
         self.note("apply", 0);
-        self.inner.apply(changes).await
+        self.inner.apply_as(changes, actor).await
+    }
+
+    async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        self.note("save_token", 0);
+        self.inner.save_token(token).await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        self.note("revoke_token", 0);
+        self.inner.revoke_token(id).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.note("tokens", 0);
+        self.inner.tokens().await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        self.note("token_by_hash", 0);
+        self.inner.token_by_hash(hash).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.note("audit_log", 0);
+        self.inner.audit_log(query).await
+    }
+
+    async fn audit_count(&self, organisation: &str) -> Result<u64> {
+        self.note("audit_count", 0);
+        self.inner.audit_count(organisation).await
     }
 
     async fn is_empty(&self) -> Result<bool> {
@@ -132,7 +167,7 @@ impl Harness {
     pub async fn run_with(&self, query: &str, variables: Value) -> (Value, Vec<Call>) {
         self.counting.calls.lock().unwrap().clear();
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-        let response = self.schema.execute(pvgraph::graphql::prepare(request, &self.store)).await;
+        let response = self.schema.execute(pvgraph::graphql::prepare(request, &self.store, Caller::Anonymous)).await;
         assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
         let calls = self.counting.calls.lock().unwrap().clone();
         (response.data.into_json().expect("data is JSON"), calls)

@@ -2,6 +2,22 @@
 //! folder, the real router, served over TCP on 127.0.0.1 and spoken to with a
 //! real HTTP client.
 //!
+//! Who the tests speak as. The server accepts JWTs signed with
+//! [`TEST_JWT_SECRET`] (HS256), besides API tokens and anonymous readers.
+//! * `server.gql/data/error_code(query, variables)` speak as an **admin of the
+//!   organisation the operation names first**: the first `organisation`
+//!   argument or node id (`<org>:<kind>:…`) in the query text, then in the
+//!   variables; `kc` when none is named. So a test that creates `acme` nodes,
+//!   or changes `kc` ones, just works; a PRIVATE node of another organisation
+//!   stays hidden from it, as it should.
+//! * For a given caller: `server.anonymous()`, `server.member("acme", "editor")`
+//!   or `server.bearer(token)` give a [`Client`] with the same `gql`, `data` and
+//!   `error_code`, and `post` for the HTTP status too; `server.authorized(header)`
+//!   sends any `Authorization` header value as it is.
+//! * `server.jwt(organisation, role)` signs a JWT (valid an hour, `sub` "test").
+//! * `TestServer::with_auth(db, seed, |store| Authenticator…)` starts a server
+//!   with other settings (RS256 keys, anonymous access off).
+//!
 //! With `PVGRAPH_TEST_BACKEND=neo4j` (and `PVGRAPH_TEST_NEO4J` holding a Bolt
 //! URI) the same tests run on Neo4j instead: the tests of one binary then take
 //! turns, each starting from an emptied graph, because they share one database.
@@ -12,6 +28,7 @@ pub mod counting;
 
 use std::path::{Path, PathBuf};
 
+use pvgraph::auth::{Authenticator, Claims, JwtKey, JwtSettings};
 use pvgraph::http::{AppState, app};
 use pvgraph::store::{self, Store, StoreLocation};
 use serde_json::{Value, json};
@@ -85,8 +102,14 @@ impl TestServer {
         TestServer::at(&dir.join("pvgraph.db"), true).await
     }
 
-    /// A server over the SQLite file at `db`, seeding it first when asked and empty.
+    /// A server over the SQLite file at `db`, seeding it first when asked and empty; it takes
+    /// API tokens, JWTs signed with `TEST_JWT_SECRET`, and anonymous readers.
     pub async fn at(db: &Path, seed: bool) -> TestServer {
+        TestServer::with_auth(db, seed, test_authenticator).await
+    }
+
+    /// Like `at`, with the authenticator `auth` makes over the store.
+    pub async fn with_auth(db: &Path, seed: bool, auth: impl FnOnce(Store) -> Authenticator) -> TestServer {
         let (store, turn) = open_store(db).await;
         if seed && store.is_empty().await.unwrap() {
             pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
@@ -94,7 +117,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(AppState::new(store.clone()));
+        let router = app(AppState::new(store.clone()).with_auth(auth(store.clone())));
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -128,16 +151,11 @@ impl TestServer {
         &self.client
     }
 
-    /// POSTs a GraphQL request and returns the whole response body.
+    /// POSTs a GraphQL request as an admin of the organisation it names first, and returns the
+    /// whole response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .client
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("the server answers");
-        response.json().await.expect("the answer is JSON")
+        let organisation = acting_organisation(query, &variables);
+        self.member(&organisation, "admin").gql(query, variables).await
     }
 
     /// Like `gql`, but fails the test on any error and returns `data`.
@@ -149,10 +167,145 @@ impl TestServer {
 
     /// Like `gql`, but expects an error and returns its `extensions.code`.
     pub async fn error_code(&self, query: &str, variables: Value) -> String {
-        let body = self.gql(query, variables).await;
-        let code = body["errors"][0]["extensions"]["code"].as_str();
-        code.unwrap_or_else(|| panic!("expected an error with a code, got {body:#}")).to_owned()
+        first_code(&self.gql(query, variables).await)
     }
+
+    /// A JWT for a member of an organisation (`role`: viewer, editor or admin), signed with the
+    /// test secret, valid for an hour.
+    pub fn jwt(&self, organisation: &str, role: &str) -> String {
+        test_jwt(organisation, role)
+    }
+
+    /// Speaks without a token.
+    pub fn anonymous(&self) -> Client<'_> {
+        Client { server: self, authorization: None }
+    }
+
+    /// Speaks as a member of an organisation, with a JWT.
+    pub fn member(&self, organisation: &str, role: &str) -> Client<'_> {
+        self.bearer(&self.jwt(organisation, role))
+    }
+
+    /// Speaks with this token (an API token or a JWT).
+    pub fn bearer(&self, token: &str) -> Client<'_> {
+        self.authorized(&format!("Bearer {token}"))
+    }
+
+    /// Speaks with this whole `Authorization` header value, e.g. `Basic …` or a bare `Bearer `.
+    pub fn authorized(&self, header: &str) -> Client<'_> {
+        Client { server: self, authorization: Some(header.to_owned()) }
+    }
+}
+
+/// Requests as one caller; see the module documentation.
+pub struct Client<'a> {
+    server: &'a TestServer,
+    /// The whole `Authorization` header value, if any.
+    pub authorization: Option<String>,
+}
+
+impl Client<'_> {
+    /// POSTs a GraphQL request; the HTTP status and the body.
+    pub async fn post(&self, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self
+            .server
+            .client
+            .post(format!("{}/graphql", self.server.url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(value) = &self.authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("the answer is JSON"))
+    }
+
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.post(query, variables).await.1
+    }
+
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn error_code(&self, query: &str, variables: Value) -> String {
+        first_code(&self.gql(query, variables).await)
+    }
+}
+
+fn first_code(body: &Value) -> String {
+    let code = body["errors"][0]["extensions"]["code"].as_str();
+    code.unwrap_or_else(|| panic!("expected an error with a code, got {body:#}")).to_owned()
+}
+
+/// The HS256 secret test servers accept JWTs signed with.
+pub const TEST_JWT_SECRET: &str = "pvgraph-tests-only-secret-0123456789abcdef";
+
+/// What `TestServer::at` serves with: API tokens, test JWTs, anonymous readers.
+pub fn test_authenticator(store: Store) -> Authenticator {
+    let jwt = JwtSettings::new(JwtKey::Hs256(TEST_JWT_SECRET.as_bytes().to_vec()), None, None).unwrap();
+    Authenticator::new(store).with_jwt(jwt)
+}
+
+/// Signs claims with the test secret.
+pub fn sign_hs256(claims: &Claims) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &key).unwrap()
+}
+
+/// Claims of a member, expiring `seconds` from now (negative: already expired).
+pub fn claims(organisation: &str, role: &str, seconds: i64) -> Claims {
+    let exp = (chrono::Utc::now().timestamp() + seconds).max(0) as u64;
+    Claims { sub: Some("test".into()), organisation: organisation.into(), role: role.into(), exp, iss: None, aud: None }
+}
+
+pub fn test_jwt(organisation: &str, role: &str) -> String {
+    sign_hs256(&claims(organisation, role, 3600))
+}
+
+const KIND_WORDS: [&str; 7] = ["organisation", "value", "principle", "barrier", "experiment", "learning", "source"];
+
+/// The organisation an operation names first (see the module documentation); `kc` when none.
+pub fn acting_organisation(query: &str, variables: &Value) -> String {
+    let text = format!("{query}\n{variables}");
+    let slug = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    // Runs of slug characters with their byte offsets.
+    let mut words: Vec<(usize, &str)> = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (slug(c), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                words.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    for (n, &(at, word)) in words.iter().enumerate() {
+        let Some(&(next_at, next)) = words.get(n + 1) else { break };
+        let between = &text[at + word.len()..next_at];
+        // `acme:value:…`: an id.
+        let is_slug = |w: &str| pvgraph::domain::NodeId::organisation_node(w).is_ok();
+        if between == ":"
+            && is_slug(word)
+            && KIND_WORDS.contains(&next)
+            && text[next_at + next.len()..].starts_with(':')
+        {
+            return word.to_owned();
+        }
+        // `organisation: "acme"`, `"organisation":"acme"`, `organisation: \"acme\"`.
+        if word == "organisation"
+            && between.contains(':')
+            && between.chars().all(|c| matches!(c, ':' | '"' | '\\' | ' '))
+            && is_slug(next)
+        {
+            return next.to_owned();
+        }
+    }
+    "kc".to_owned()
 }
 
 impl Drop for TestServer {
@@ -199,4 +352,28 @@ pub async fn create_acme(server: &TestServer, mutation: &str, input: Value) -> S
     let mut input = input;
     input["organisation"] = json!("acme");
     text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
+}
+
+/// A WebSocket client connection, as tests open them.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message on a WebSocket, skipping pings; None once the server closed it.
+pub async fn ws_next(socket: &mut Socket) -> Option<Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("the server answers within ten seconds")?;
+        match message.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "ping" {
+                    return Some(value);
+                }
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
 }

@@ -77,6 +77,7 @@
 //! the order they were created; one statement's reply (a commit included) must
 //! come within `connect_timeout`, so raise it for very large copies.
 
+mod access;
 mod read;
 mod search;
 mod write;
@@ -88,16 +89,17 @@ use async_trait::async_trait;
 use neo4rs::{ConfigBuilder, Graph, Query};
 
 use super::{
-    Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths, SearchHit, SearchRequest, Trace,
-    TraceRequest, traverse,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
+    SearchHit, SearchRequest, Trace, TraceRequest, traverse,
 };
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
+use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
 /// The schema, applied statement by statement at every start.
 const SCHEMA: &[(&str, &str)] = &[
     ("1-constraints.cypher", include_str!("../../../schema/neo4j/1-constraints.cypher")),
     ("2-indexes.cypher", include_str!("../../../schema/neo4j/2-indexes.cypher")),
     ("3-search.cypher", include_str!("../../../schema/neo4j/3-search.cypher")),
+    ("4-access.cypher", include_str!("../../../schema/neo4j/4-access.cypher")),
 ];
 
 /// How many rows one Bolt PULL brings back.
@@ -323,11 +325,47 @@ impl GraphStore for Neo4jStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction)).await?)
+        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything)).await?)
     }
 
-    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {
-        write::apply(&self.graph, self.patience, changes, now()).await
+    async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        read::edges(&self.rows(read::edges_query(ids, direction, audience)).await?)
+    }
+
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
+        write::apply(&self.graph, self.patience, changes, now(), actor).await
+    }
+
+    async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        self.rows(access::save_token_query(token)).await.map(|_| ())
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let rows = self.rows(access::revoke_token_query(id, now())).await?;
+        let revoked: i64 =
+            rows.first().ok_or_else(|| read::corrupt("no row"))?.get("revoked").map_err(read::corrupt)?;
+        Ok(revoked > 0)
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        access::tokens(&self.rows(access::tokens_query()).await?)
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        Ok(access::tokens(&self.rows(access::token_by_hash_query(hash)).await?)?.pop())
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        access::audit_entries(&self.rows(access::audit_log_query(query)).await?)
+    }
+
+    async fn audit_count(&self, organisation: &str) -> Result<u64> {
+        let rows = self.rows(access::audit_count_query(organisation)).await?;
+        let count: i64 = rows.first().ok_or_else(|| read::corrupt("no row"))?.get("count").map_err(read::corrupt)?;
+        Ok(count as u64)
     }
 
     async fn is_empty(&self) -> Result<bool> {
@@ -377,7 +415,7 @@ mod tests {
     #[test]
     fn schema_files_split_into_statements() {
         let all: Vec<String> = SCHEMA.iter().flat_map(|(_, text)| statements(text)).collect();
-        assert!(all.len() >= 10, "{all:?}");
+        assert!(all.len() >= 14, "{all:?}");
         for statement in &all {
             assert!(statement.contains("IF NOT EXISTS"), "not idempotent: {statement}");
             assert!(!statement.contains("//"), "a comment was left in: {statement}");

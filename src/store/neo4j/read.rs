@@ -7,7 +7,7 @@ use neo4rs::{BoltType, Query, Row};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use crate::domain::{Details, Edge, Embedding, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::domain::{Audience, Details, Edge, Embedding, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
 /// The map projection a node is read back from (`n{…}`).
@@ -114,20 +114,23 @@ pub(super) fn nodes_query(ids: &[NodeId]) -> Query {
     .param("ids", id_list(ids))
 }
 
-pub(super) fn edges_query(ids: &[NodeId], direction: Direction) -> Query {
+pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audience) -> Query {
     // Grouped by the given node, then by kind and the other end, as SQLite's
     // primary key (src, kind, dst) and its index (dst, kind, src) give them.
     let (pattern, other) = match direction {
         Direction::Out => ("(a:Node {id: $ids[i]})-[r]->(b:Node)", "b"),
         Direction::In => ("(a:Node)-[r]->(b:Node {id: $ids[i]})", "a"),
     };
-    neo4rs::query(&format!(
+    let mut params = Params::default();
+    let ends: Vec<String> = ["a", "b"].iter().filter_map(|n| audience_condition(audience, n, &mut params)).collect();
+    let visible = if ends.is_empty() { String::new() } else { format!(" WHERE {}", ends.join(" AND ")) };
+    let text = format!(
         "UNWIND range(0, size($ids) - 1) AS i
-         MATCH {pattern}
+         MATCH {pattern}{visible}
          WITH i, a, r, b ORDER BY i, type(r), {other}.id
          RETURN {EDGE_MAP} AS edge"
-    ))
-    .param("ids", id_list(ids))
+    );
+    params.into_query(&text).param("ids", id_list(ids))
 }
 
 /// Query parameters, named `$p0`, `$p1`, … in the order they are added.
@@ -158,6 +161,18 @@ pub(super) fn field_property(kind: NodeKind, field: &str) -> Option<&'static str
         (NodeKind::Learning, "embedding") => "embedding",
         _ => return None,
     })
+}
+
+/// The Cypher condition that keeps to the nodes `node` an audience may see (none for every node).
+pub(super) fn audience_condition(audience: &Audience, node: &str, params: &mut Params) -> Option<String> {
+    match audience {
+        Audience::Everything => None,
+        Audience::Public => Some(format!("{node}.visibility = 'PUBLIC'")),
+        Audience::Member(organisation) => Some(format!(
+            "({node}.visibility <> 'PRIVATE' OR {node}.organisation = {})",
+            params.add(organisation.clone())
+        )),
+    }
 }
 
 /// The Cypher condition on `n` of a kind and a filter. The kind is a parameter
@@ -192,6 +207,9 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Params) -> Resul
             Error::internal(anyhow::anyhow!("the Neo4j store cannot filter {} by {field}", kind.type_name()))
         })?;
         parts.push(format!("n.{property} {condition}"));
+    }
+    if let Some(visible) = audience_condition(&filter.audience, "n", params) {
+        parts.push(visible);
     }
     Ok(parts.join(" AND "))
 }

@@ -6,7 +6,7 @@ use neo4rs::{Query, Row};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::read::{NODE_MAP, NodeRow, corrupt};
+use super::read::{NODE_MAP, NodeRow, Params, audience_condition, corrupt};
 use crate::domain::{Node, Result};
 use crate::store::{SearchHit, SearchRequest};
 
@@ -76,15 +76,19 @@ pub(super) fn query(request: &SearchRequest) -> Option<(Query, Vec<String>)> {
         return None;
     }
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
-    let query = neo4rs::query(&format!(
-        "CALL db.index.fulltext.queryNodes('node_words', $lucene) YIELD node AS n, score
-         WITH n, score WHERE size($kinds) = 0 OR n.kind IN $kinds
-         WITH n, score ORDER BY score DESC, n.id LIMIT $first
-         RETURN n{NODE_MAP} AS node, score"
-    ))
-    .param("lucene", lucene(&words))
-    .param("kinds", kinds)
-    .param("first", request.first as i64);
+    let mut params = Params::default();
+    let visible = audience_condition(&request.audience, "n", &mut params).map(|c| format!(" AND {c}"));
+    let text = format!(
+        "CALL db.index.fulltext.queryNodes('node_words', {lucene}) YIELD node AS n, score
+         WITH n, score WHERE (size({kinds}) = 0 OR n.kind IN {kinds}){visible}
+         WITH n, score ORDER BY score DESC, n.id LIMIT {first}
+         RETURN n{NODE_MAP} AS node, score",
+        lucene = params.add(lucene(&words)),
+        kinds = params.add(kinds),
+        first = params.add(request.first as i64),
+        visible = visible.unwrap_or_default(),
+    );
+    let query = params.into_query(&text);
     Some((query, words))
 }
 

@@ -28,8 +28,8 @@ use serde_json::Value as Json;
 use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, corrupt, field_property, id_list};
 use super::search::search_text;
 use super::{db, unavailable};
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
-use crate::store::{Failed, Writer, apply_changes};
+use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
+use crate::store::{AuditEntry, Failed, Writer, apply_changes};
 
 /// How many queued nodes or relationships one statement writes at most.
 const BATCH: usize = 1_000;
@@ -39,6 +39,7 @@ pub(super) async fn apply(
     patience: Duration,
     changes: Vec<Change>,
     now: DateTime<Utc>,
+    actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
     let last = changes.len().saturating_sub(1);
     let fail = |index: usize| move |error: Error| Failed { index, error };
@@ -55,7 +56,7 @@ pub(super) async fn apply(
         new_edges: Vec::new(),
     };
     let outcome = match writer.prepare(&changes).await {
-        Ok(()) => apply_changes(&mut writer, changes, now).await,
+        Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
         Err(error) => Err(fail(0)(error)),
     };
     // The last queued writes belong to the last changes.
@@ -277,6 +278,10 @@ fn edge_key(edge: &Edge) -> EdgeKey {
 
 #[async_trait::async_trait]
 impl Writer for Neo4jWriter {
+    async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        self.run(super::access::record_audit_query(entry)).await
+    }
+
     async fn node(&mut self, id: &NodeId) -> Result<Option<Node>> {
         if let Some(known) = self.known.get(id) {
             return Ok(known.clone());

@@ -3,6 +3,7 @@
 //! mutex (SQLite allows one writer anyway) and a pool of readers; every call
 //! runs on tokio's blocking threads, never on the async runtime's.
 
+mod access;
 mod read;
 mod write;
 
@@ -17,17 +18,21 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths, SearchHit, SearchRequest, Trace,
-    TraceRequest, traverse,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
+    SearchHit, SearchRequest, Trace, TraceRequest, traverse,
 };
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
+use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
 /// How many reader connections the pool keeps at most.
 const READERS: u32 = 8;
 
 /// The versioned schema; a new version is a new entry, never an edit.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema.sql")), M::up(include_str!("search.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("schema.sql")),
+        M::up(include_str!("search.sql")),
+        M::up(include_str!("access.sql")),
+    ])
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -84,6 +89,21 @@ impl SqliteStore {
         .await
         .map_err(Error::internal)?
     }
+
+    /// Runs `work` with the writer connection on a blocking thread.
+    async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let writer = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut conn)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
 }
 
 #[async_trait]
@@ -122,14 +142,52 @@ impl GraphStore for SqliteStore {
         self.read(move |c| read::edges(c, &ids, direction)).await
     }
 
-    async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {
+    async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, audience) = (read::id_list(ids), audience.clone());
+        self.read(move |c| read::visible_edges(c, &ids, direction, &audience)).await
+    }
+
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
         let writer = self.writer.clone();
+        let actor = actor.cloned();
         let outcome = tokio::task::spawn_blocking(move || {
             let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            write::apply(&mut conn, changes, now())
+            write::apply(&mut conn, changes, now(), actor.as_ref())
         })
         .await;
         outcome.unwrap_or_else(|e| Err(Failed { index: 0, error: Error::internal(e) }))
+    }
+
+    async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        let token = token.clone();
+        self.write(move |c| access::save_token(c, &token)).await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let id = id.to_owned();
+        self.write(move |c| access::revoke_token(c, &id, now())).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.read(|c| access::tokens(c)).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        let hash = hash.to_owned();
+        self.read(move |c| access::token_by_hash(c, &hash)).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let query = query.clone();
+        self.read(move |c| access::audit_log(c, &query)).await
+    }
+
+    async fn audit_count(&self, organisation: &str) -> Result<u64> {
+        let organisation = organisation.to_owned();
+        self.read(move |c| access::audit_count(c, &organisation)).await
     }
 
     async fn is_empty(&self) -> Result<bool> {

@@ -7,7 +7,7 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::{Map, Value as Json};
 
-use crate::domain::{Details, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::domain::{Audience, Details, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -90,6 +90,41 @@ pub(super) fn edges(conn: &Connection, ids: &str, direction: Direction) -> Resul
     collect(conn, &sql, &[Sql::Text(ids.to_owned())], edge_from_row)
 }
 
+/// The relationships of `edges` whose two ends an audience may see, in one statement.
+pub(super) fn visible_edges(
+    conn: &Connection,
+    ids: &str,
+    direction: Direction,
+    audience: &Audience,
+) -> Result<Vec<Edge>> {
+    let end = match direction {
+        Direction::Out => "src",
+        Direction::In => "dst",
+    };
+    let mut params = vec![Sql::Text(ids.to_owned())];
+    let from = audience_condition(audience, "a.", &mut params);
+    let to = audience_condition(audience, "b.", &mut params);
+    let sql = format!(
+        "SELECT e.src, e.kind, e.dst, e.assertion, e.props FROM edges e
+         JOIN nodes a ON a.id = e.src JOIN nodes b ON b.id = e.dst
+         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}"
+    );
+    collect(conn, &sql, &params, edge_from_row)
+}
+
+/// The SQL condition (starting with ` AND`, or empty) that keeps to the nodes
+/// an audience may see; `alias` is the nodes table's name or alias with its dot.
+pub(super) fn audience_condition(audience: &Audience, alias: &str, params: &mut Vec<Sql>) -> String {
+    match audience {
+        Audience::Everything => String::new(),
+        Audience::Public => format!(" AND {alias}visibility = 'PUBLIC'"),
+        Audience::Member(organisation) => {
+            params.push(Sql::Text(organisation.clone()));
+            format!(" AND ({alias}visibility <> 'PRIVATE' OR {alias}organisation = ?{})", params.len())
+        }
+    }
+}
+
 /// The SQL condition and parameters of a kind and a filter.
 fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> String {
     // The kind is a closed word, written into the text so that partial indexes apply.
@@ -140,6 +175,7 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> Str
             }
         }
     }
+    sql += &audience_condition(&filter.audience, "", params);
     sql
 }
 
@@ -242,19 +278,20 @@ pub(super) fn search(conn: &Connection, request: &crate::store::SearchRequest) -
         return Err(Error::invalid("text", "has no words to search for"));
     };
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
+    let mut params =
+        vec![Sql::Text(expression), Sql::Text(Json::from(kinds).to_string()), Sql::Integer(request.first as i64)];
+    let visible = audience_condition(&request.audience, "n.", &mut params);
     // bm25 weighs a match in the title ten times one in the body; lower is better.
     let sql = format!(
         "SELECT {cols}, bm25(node_words, 10.0, 1.0) AS rank,
                 snippet(node_words, -1, '[', ']', '…', 12)
          FROM node_words JOIN nodes n ON n.seq = node_words.rowid
-         WHERE node_words MATCH ?1 AND (?2 = '[]' OR n.kind IN (SELECT value FROM json_each(?2)))
+         WHERE node_words MATCH ?1 AND (?2 = '[]' OR n.kind IN (SELECT value FROM json_each(?2))){visible}
          ORDER BY rank LIMIT ?3",
         cols = NODE_COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
-    let mut rows = stmt
-        .query(rusqlite::params![expression, Json::from(kinds).to_string(), request.first as i64])
-        .map_err(Error::internal)?;
+    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
     let mut hits = Vec::new();
     while let Some(row) = rows.next().map_err(Error::internal)? {
         let rank: f64 = row.get(9).map_err(Error::internal)?;

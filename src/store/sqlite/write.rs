@@ -6,16 +6,21 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
 use super::read::{NODE_COLUMNS, edge_from_row, node_from_row};
-use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, RelationshipKind, Result, timestamp};
-use crate::store::{Failed, Writer, apply_changes};
+use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, RelationshipKind, Result, timestamp};
+use crate::store::{AuditEntry, Failed, Writer, apply_changes};
 
-pub(super) fn apply(conn: &mut Connection, changes: Vec<Change>, now: DateTime<Utc>) -> Result<Vec<Applied>, Failed> {
+pub(super) fn apply(
+    conn: &mut Connection,
+    changes: Vec<Change>,
+    now: DateTime<Utc>,
+    actor: Option<&Actor>,
+) -> Result<Vec<Applied>, Failed> {
     let fail = |error: Error| Failed { index: 0, error };
     // IMMEDIATE takes the write lock up front, so reads inside see a stable graph.
     conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| fail(Error::internal(e)))?;
     let mut writer = SqliteWriter { tx: conn };
     // The writer's futures never wait: each step is a synchronous SQLite call.
-    let outcome = futures::executor::block_on(apply_changes(&mut writer, changes, now))
+    let outcome = futures::executor::block_on(apply_changes(&mut writer, changes, now, actor))
         .and_then(|applied| writer.tx.execute_batch("COMMIT").map(|()| applied).map_err(|e| fail(Error::internal(e))));
     if outcome.is_err()
         && !writer.tx.is_autocommit()
@@ -172,5 +177,9 @@ impl Writer for SqliteWriter<'_> {
             .map_err(db)?;
         let n: i64 = stmt.query_row([source.as_str()], |r| r.get(0)).map_err(db)?;
         Ok(n as u64)
+    }
+
+    async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        super::access::record_audit(self.tx, entry)
     }
 }

@@ -1,0 +1,129 @@
+//! Who is asking: an anonymous reader or a member of an organisation with a
+//! role, and which nodes each may see. The rules of visibility live here once;
+//! the stores turn `Audience` into their own query conditions.
+
+use super::{Node, Visibility};
+
+/// What a member of an organisation may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads what its organisation may see; changes nothing.
+    Viewer,
+    /// Also creates, changes and deletes its organisation's nodes.
+    Editor,
+    /// Also creates its organisation's node and reads its audit trail.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Reads a role, ignoring ASCII case.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text.to_ascii_lowercase().as_str() {
+            "viewer" => Some(Role::Viewer),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated member of an organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub organisation: String,
+    pub role: Role,
+    /// Who, for the audit trail: `token:<id>` or `jwt:<subject>`.
+    pub subject: String,
+}
+
+/// The caller of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Anonymous,
+    Member(Member),
+}
+
+impl Caller {
+    pub fn audience(&self) -> Audience {
+        match self {
+            Caller::Anonymous => Audience::Public,
+            Caller::Member(m) => Audience::Member(m.organisation.clone()),
+        }
+    }
+
+    pub fn member(&self) -> Option<&Member> {
+        match self {
+            Caller::Anonymous => None,
+            Caller::Member(m) => Some(m),
+        }
+    }
+}
+
+/// Which nodes a reader may see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Audience {
+    /// The server itself (seeding, import, export, copy): every node.
+    #[default]
+    Everything,
+    /// An anonymous reader: PUBLIC nodes only.
+    Public,
+    /// A member of this organisation: PUBLIC and PARTNERS nodes, and the organisation's own PRIVATE ones.
+    Member(String),
+}
+
+impl Audience {
+    pub fn sees(&self, visibility: Visibility, organisation: &str) -> bool {
+        match self {
+            Audience::Everything => true,
+            Audience::Public => visibility == Visibility::Public,
+            Audience::Member(own) => visibility != Visibility::Private || organisation == own,
+        }
+    }
+
+    pub fn sees_node(&self, node: &Node) -> bool {
+        self.sees(node.visibility, node.organisation())
+    }
+}
+
+/// Who makes a change set, and through which operation, for the rules of
+/// authorisation and for the audit trail.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub caller: Caller,
+    /// The API operation, e.g. `updatePrinciple`.
+    pub operation: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_audience_sees_what_the_rules_say() {
+        let member = Audience::Member("kc".into());
+        for (visibility, owner, public, kc_member, everything) in [
+            (Visibility::Public, "acme", true, true, true),
+            (Visibility::Partners, "acme", false, true, true),
+            (Visibility::Private, "acme", false, false, true),
+            (Visibility::Private, "kc", false, true, true),
+        ] {
+            assert_eq!(Audience::Public.sees(visibility, owner), public, "{visibility:?} {owner}");
+            assert_eq!(member.sees(visibility, owner), kc_member, "{visibility:?} {owner}");
+            assert_eq!(Audience::Everything.sees(visibility, owner), everything);
+        }
+    }
+}

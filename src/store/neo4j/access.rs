@@ -1,0 +1,137 @@
+//! API tokens and the audit trail in Neo4j: `(:ApiToken)` and `(:AuditEntry)`
+//! nodes, without the `:Node` label, so that no graph read ever sees them.
+//! Constraints and indexes: `schema/neo4j/4-access.cypher`.
+
+use chrono::{DateTime, Utc};
+use neo4rs::{Query, Row};
+use serde::Deserialize;
+
+use super::read::corrupt;
+use crate::domain::{Result, Role, timestamp};
+use crate::store::{ApiToken, AuditEntry, AuditQuery};
+
+const TOKEN_MAP: &str = "{.id, .hash, .organisation, .role, .createdAt, .revokedAt}";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRow {
+    id: String,
+    hash: String,
+    organisation: String,
+    role: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+fn time(text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(corrupt)
+}
+
+fn role(text: &str) -> Result<Role> {
+    Role::parse(text).ok_or_else(|| corrupt(format!("unknown role {text}")))
+}
+
+pub(super) fn save_token_query(token: &ApiToken) -> Query {
+    neo4rs::query(
+        "CREATE (:ApiToken {id: $id, hash: $hash, organisation: $organisation, role: $role,
+                            createdAt: $createdAt, revokedAt: $revokedAt})",
+    )
+    .param("id", token.id.as_str())
+    .param("hash", token.hash.as_str())
+    .param("organisation", token.organisation.as_str())
+    .param("role", token.role.as_str())
+    .param("createdAt", timestamp(token.created_at))
+    .param("revokedAt", token.revoked_at.map(timestamp))
+}
+
+pub(super) fn revoke_token_query(id: &str, at: DateTime<Utc>) -> Query {
+    neo4rs::query(
+        "MATCH (t:ApiToken {id: $id}) WHERE t.revokedAt IS NULL SET t.revokedAt = $at RETURN count(t) AS revoked",
+    )
+    .param("id", id)
+    .param("at", timestamp(at))
+}
+
+pub(super) fn tokens_query() -> Query {
+    neo4rs::query(&format!("MATCH (t:ApiToken) WITH t ORDER BY t.createdAt, t.id RETURN t{TOKEN_MAP} AS token"))
+}
+
+pub(super) fn token_by_hash_query(hash: &str) -> Query {
+    neo4rs::query(&format!("MATCH (t:ApiToken {{hash: $hash}}) RETURN t{TOKEN_MAP} AS token")).param("hash", hash)
+}
+
+pub(super) fn tokens(rows: &[Row]) -> Result<Vec<ApiToken>> {
+    rows.iter()
+        .map(|row| {
+            let t: TokenRow = row.get("token").map_err(corrupt)?;
+            Ok(ApiToken {
+                role: role(&t.role)?,
+                created_at: time(&t.created_at)?,
+                revoked_at: t.revoked_at.as_deref().map(time).transpose()?,
+                id: t.id,
+                hash: t.hash,
+                organisation: t.organisation,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn record_audit_query(entry: &AuditEntry) -> Query {
+    neo4rs::query(
+        "CREATE (:AuditEntry {id: $id, at: $at, organisation: $organisation, role: $role, subject: $subject,
+                              operation: $operation, changes: $changes})",
+    )
+    .param("id", entry.id.as_str())
+    .param("at", timestamp(entry.at))
+    .param("organisation", entry.organisation.as_str())
+    .param("role", entry.role.as_str())
+    .param("subject", entry.subject.as_str())
+    .param("operation", entry.operation.as_str())
+    .param("changes", entry.changes.to_string())
+}
+
+pub(super) fn audit_log_query(query: &AuditQuery) -> Query {
+    neo4rs::query(
+        "MATCH (a:AuditEntry {organisation: $organisation})
+         WHERE $key IS NULL OR a.at < $key OR (a.at = $key AND a.id < $id)
+         WITH a ORDER BY a.at DESC, a.id DESC LIMIT $limit
+         RETURN a{.id, .at, .organisation, .role, .subject, .operation, .changes} AS entry",
+    )
+    .param("organisation", query.organisation.as_str())
+    .param("key", query.after.as_ref().map(|p| p.key.clone()))
+    .param("id", query.after.as_ref().map(|p| p.id.clone()))
+    .param("limit", query.limit as i64)
+}
+
+#[derive(Deserialize)]
+struct EntryRow {
+    id: String,
+    at: String,
+    organisation: String,
+    role: String,
+    subject: String,
+    operation: String,
+    changes: String,
+}
+
+pub(super) fn audit_entries(rows: &[Row]) -> Result<Vec<AuditEntry>> {
+    rows.iter()
+        .map(|row| {
+            let e: EntryRow = row.get("entry").map_err(corrupt)?;
+            Ok(AuditEntry {
+                at: time(&e.at)?,
+                role: role(&e.role)?,
+                changes: serde_json::from_str(&e.changes).map_err(corrupt)?,
+                id: e.id,
+                organisation: e.organisation,
+                subject: e.subject,
+                operation: e.operation,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn audit_count_query(organisation: &str) -> Query {
+    neo4rs::query("MATCH (a:AuditEntry {organisation: $organisation}) RETURN count(a) AS count")
+        .param("organisation", organisation)
+}

@@ -1,0 +1,148 @@
+//! One caller's view of a store: every read answers with only the nodes the
+//! caller may see, and every relationship only when both its ends are
+//! visible. Lists, counts, search, traces and paths hand the audience to the
+//! backend, which filters in its own query (so pages and counts stay right);
+//! the rest is filtered here. Changes carry the caller, so that the backend
+//! authorises them and writes the audit trail in the same transaction.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use super::{
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
+    SearchHit, SearchRequest, Store, Trace, TraceRequest,
+};
+use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result};
+
+#[derive(Clone)]
+pub struct Visible {
+    inner: Store,
+    caller: Caller,
+    audience: Audience,
+}
+
+impl Visible {
+    pub fn new(inner: Store, caller: Caller) -> Visible {
+        Visible { audience: caller.audience(), inner, caller }
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn audience(&self) -> &Audience {
+        &self.audience
+    }
+}
+
+#[async_trait]
+impl GraphStore for Visible {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        let mut nodes = self.inner.nodes(ids).await?;
+        nodes.retain(|n| self.audience.sees_node(n));
+        Ok(nodes)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Node>> {
+        let mut query = query.clone();
+        query.filter.audience = self.audience.clone();
+        self.inner.list(&query).await
+    }
+
+    async fn count(&self, kind: NodeKind, filter: &NodeFilter) -> Result<u64> {
+        let filter = NodeFilter { audience: self.audience.clone(), ..filter.clone() };
+        self.inner.count(kind, &filter).await
+    }
+
+    async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        self.inner.visible_edges(ids, direction, &self.audience).await
+    }
+
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
+        // The caller is this view's, whatever the actor says; only the operation's name is taken.
+        let operation = actor.map_or_else(|| "change".to_owned(), |a| a.operation.clone());
+        let actor = Actor { caller: self.caller.clone(), operation };
+        self.inner.apply_as(changes, Some(&actor)).await
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        self.inner.is_empty().await
+    }
+
+    async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
+        let (mut nodes, edges) = self.inner.dump().await?;
+        nodes.retain(|n| self.audience.sees_node(n));
+        let seen: HashSet<&NodeId> = nodes.iter().map(|n| &n.id).collect();
+        let edges = edges.into_iter().filter(|e| seen.contains(&e.from) && seen.contains(&e.to)).collect();
+        Ok((nodes, edges))
+    }
+
+    async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
+        let request = TraceRequest { audience: self.audience.clone(), ..request.clone() };
+        self.inner.trace(&request).await
+    }
+
+    async fn paths(&self, request: &PathRequest) -> Result<Paths> {
+        let request = PathRequest { audience: self.audience.clone(), ..request.clone() };
+        self.inner.paths(&request).await
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {
+        let request = SearchRequest { audience: self.audience.clone(), ..request.clone() };
+        self.inner.search(&request).await
+    }
+
+    async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {
+        if self.audience == Audience::Everything {
+            return self.inner.influences_across(from, to, limit).await;
+        }
+        // Influences across organisations are few; all are read so that hidden ones do not shorten the page.
+        let mut edges = self.inner.influences_across(from, to, i64::MAX as usize).await?;
+        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+        ends.sort();
+        ends.dedup();
+        let seen: HashSet<NodeId> = self.nodes(&ends).await?.into_iter().map(|n| n.id).collect();
+        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
+        edges.truncate(limit);
+        Ok(edges)
+    }
+
+    async fn embedding_pairs(&self, organisation: Option<&str>) -> Result<Vec<(Node, Node)>> {
+        let mut pairs = self.inner.embedding_pairs(organisation).await?;
+        pairs.retain(|(e, l)| self.audience.sees_node(e) && self.audience.sees_node(l));
+        Ok(pairs)
+    }
+
+    async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        self.inner.save_token(token).await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        self.inner.revoke_token(id).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.inner.tokens().await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        self.inner.token_by_hash(hash).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.inner.audit_log(query).await
+    }
+
+    async fn audit_count(&self, organisation: &str) -> Result<u64> {
+        self.inner.audit_count(organisation).await
+    }
+}
