@@ -152,6 +152,13 @@ pub struct ServeArgs {
     /// Start with an empty store rather than seeding it.
     #[arg(long, env = "PVGRAPH_NO_SEED")]
     pub no_seed: bool,
+    /// A list of persisted queries (Apollo's persisted query manifest, or a JSON object from
+    /// SHA-256 hash to query) that clients may name by hash.
+    #[arg(long, env = "PVGRAPH_PERSISTED_QUERIES")]
+    pub persisted_queries: Option<PathBuf>,
+    /// Run only the queries of --persisted-queries; refuse every other one.
+    #[arg(long, env = "PVGRAPH_PERSISTED_ONLY", requires = "persisted_queries")]
+    pub persisted_only: bool,
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

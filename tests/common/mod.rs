@@ -85,6 +85,15 @@ impl TestServer {
 
     /// A server over the SQLite file at `db`, seeding it first when asked and empty.
     pub async fn at(db: &Path, seed: bool) -> TestServer {
+        TestServer::configured(db, seed, pvgraph::http::HttpOptions::default()).await
+    }
+
+    /// A seeded server in `dir` with options of its own.
+    pub async fn with_options(dir: &Path, options: pvgraph::http::HttpOptions) -> TestServer {
+        TestServer::configured(&dir.join("pvgraph.db"), true, options).await
+    }
+
+    async fn configured(db: &Path, seed: bool, options: pvgraph::http::HttpOptions) -> TestServer {
         let (store, turn) = open_store(db).await;
         if seed && store.is_empty().await.unwrap() {
             pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
@@ -92,7 +101,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(AppState::new(store.clone()));
+        let router = app(AppState::with_options(store.clone(), options));
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
