@@ -74,6 +74,10 @@ pub enum ExportFormat {
     Json,
     /// W3C PROV-JSON.
     ProvJson,
+    /// GraphML, for Gephi and yEd.
+    Graphml,
+    /// A Cypher script that recreates the graph in Neo4j, in the layout pvgraph serves.
+    Cypher,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -229,8 +233,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let mut text = match format {
                 ExportFormat::Json => serde_json::to_string_pretty(&SeedFile::from_graph(&nodes, &edges))?,
                 ExportFormat::ProvJson => serde_json::to_string_pretty(&crate::prov::document(&nodes, &edges))?,
+                ExportFormat::Graphml => crate::export::graphml(&nodes, &edges)?,
+                ExportFormat::Cypher => crate::export::cypher(&nodes, &edges)?,
             };
-            text.push('\n');
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
             match output {
                 Some(path) => std::fs::write(&path, text)?,
                 None => to_stdout(&text)?,

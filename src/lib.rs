@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod domain;
+pub mod export;
 pub mod generate;
 pub mod graphql;
 pub mod http;
