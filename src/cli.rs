@@ -81,6 +81,10 @@ pub enum ExportFormat {
     Json,
     /// W3C PROV-JSON.
     ProvJson,
+    /// GraphML, for Gephi and yEd.
+    Graphml,
+    /// A Cypher script that recreates the graph in Neo4j, in the layout pvgraph serves.
+    Cypher,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -159,6 +163,13 @@ pub struct ServeArgs {
     /// Start with an empty store rather than seeding it.
     #[arg(long, env = "PVGRAPH_NO_SEED")]
     pub no_seed: bool,
+    /// A list of persisted queries (Apollo's persisted query manifest, or a JSON object from
+    /// SHA-256 hash to query) that clients may name by hash.
+    #[arg(long, env = "PVGRAPH_PERSISTED_QUERIES")]
+    pub persisted_queries: Option<PathBuf>,
+    /// Run only the queries of --persisted-queries; refuse every other one.
+    #[arg(long, env = "PVGRAPH_PERSISTED_ONLY", requires = "persisted_queries")]
+    pub persisted_only: bool,
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -232,8 +243,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let mut text = match format {
                 ExportFormat::Json => serde_json::to_string_pretty(&SeedFile::from_graph(&nodes, &edges))?,
                 ExportFormat::ProvJson => serde_json::to_string_pretty(&crate::prov::document(&nodes, &edges))?,
+                ExportFormat::Graphml => crate::export::graphml(&nodes, &edges)?,
+                ExportFormat::Cypher => crate::export::cypher(&nodes, &edges)?,
             };
-            text.push('\n');
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
             match output {
                 Some(path) => std::fs::write(&path, text)?,
                 None => to_stdout(&text)?,

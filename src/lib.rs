@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod domain;
+pub mod export;
 pub mod generate;
 pub mod graphql;
 pub mod http;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::http::{AppState, app};
+use crate::http::{AppState, HttpOptions, PersistedQueries, app};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
@@ -30,13 +30,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot load the seed")?;
         tracing::info!(nodes = loaded.nodes, relationships = loaded.relationships, "seeded an empty store");
     }
-    let auth = args.auth.authenticator(store.clone())?;
+    let queries = match &args.persisted_queries {
+        Some(path) => {
+            let queries = PersistedQueries::load(path, args.persisted_only)?;
+            tracing::info!(queries = queries.listed(), only = args.persisted_only, "loaded the persisted queries");
+            queries
+        }
+        None => PersistedQueries::default(),
+    };
+    let state = AppState::with_options(store.clone(), HttpOptions { queries, ..HttpOptions::default() })
+        .with_auth(args.auth.authenticator(store)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(store = %args.store.location, "pvgraph serves GraphiQL at http://{address}/");
-    axum::serve(listener, app(AppState::new(store).with_auth(auth))).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

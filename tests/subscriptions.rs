@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{TestServer, temp_dir};
 use futures::{SinkExt, StreamExt};
+use pvgraph::http::HttpOptions;
 use serde_json::{Value, json};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -129,22 +130,119 @@ async fn a_failed_mutation_announces_nothing() {
     assert_eq!(first["payload"]["data"]["graphChanged"]["node"]["id"], "kc:value:after-the-refusal");
 }
 
-/// The protocol asks for close code 4401 here; async-graphql closes with 1011.
-/// Either way no event flows and the socket closes with an error code.
+/// The close code and reason the server ends the connection with (failing if it sends anything else).
+async fn close_code(socket: &mut Socket) -> u16 {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("the server answers");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+            Some(Ok(Message::Text(text))) if text.contains("\"connection_ack\"") => continue,
+            other => panic!("expected the server to close the socket, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
-async fn subscribing_before_init_is_refused_and_closes() {
+async fn subscribing_before_init_closes_with_4401() {
     let dir = temp_dir();
     let server = TestServer::empty(dir.path()).await;
     let mut socket = connect(&server, "graphql-transport-ws").await;
     send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } })).await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap();
-    match closed {
-        Some(Ok(Message::Close(Some(frame)))) => {
-            let code = u16::from(frame.code);
-            assert!(code == 4401 || code == 1011, "closed with {code}: {}", frame.reason)
+    assert_eq!(close_code(&mut socket).await, 4401);
+}
+
+#[tokio::test]
+async fn a_second_subscription_under_a_used_id_closes_with_4409() {
+    let dir = temp_dir();
+    let server = TestServer::empty(dir.path()).await;
+    let mut socket = subscribed(&server, EVENTS).await;
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } })).await;
+    assert_eq!(close_code(&mut socket).await, 4409);
+}
+
+#[tokio::test]
+async fn an_id_is_free_again_once_completed() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let mut socket = subscribed(&server, EVENTS).await;
+    send(&mut socket, json!({ "id": "1", "type": "complete" })).await;
+    send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": EVENTS } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server
+        .data(r#"mutation { createValue(input: { organisation: "kc", title: "Reused id" }) { id } }"#, json!({}))
+        .await;
+    let event = loop {
+        let message = next(&mut socket).await.expect("the socket stays open");
+        if message["type"] == "next" {
+            break message;
         }
-        other => panic!("expected the server to close the socket, got {other:?}"),
+    };
+    assert_eq!(event["id"], "1");
+    assert_eq!(event["payload"]["data"]["graphChanged"]["node"]["id"], "kc:value:reused-id");
+}
+
+#[tokio::test]
+async fn messages_outside_the_protocol_close_with_4400() {
+    let dir = temp_dir();
+    let server = TestServer::empty(dir.path()).await;
+    for message in [
+        "this is not JSON".to_owned(),
+        json!({ "type": "hello" }).to_string(),
+        json!({ "id": 1 }).to_string(),
+        json!({ "type": "subscribe", "payload": { "query": EVENTS } }).to_string(),
+    ] {
+        let mut socket = connect(&server, "graphql-transport-ws").await;
+        send(&mut socket, json!({ "type": "connection_init" })).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        socket.send(Message::Text(message.clone().into())).await.unwrap();
+        assert_eq!(close_code(&mut socket).await, 4400, "{message}");
     }
+}
+
+#[tokio::test]
+async fn a_second_connection_init_closes_with_4429() {
+    let dir = temp_dir();
+    let server = TestServer::empty(dir.path()).await;
+    let mut socket = connect(&server, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(close_code(&mut socket).await, 4429);
+}
+
+#[tokio::test]
+async fn no_connection_init_in_time_closes_with_4408() {
+    let dir = temp_dir();
+    let options = HttpOptions { ws_init_timeout: Duration::from_millis(300), ..HttpOptions::default() };
+    let server = TestServer::with_options(dir.path(), options).await;
+    let mut socket = connect(&server, "graphql-transport-ws").await;
+    assert_eq!(close_code(&mut socket).await, 4408);
+}
+
+#[tokio::test]
+async fn open_subscriptions_show_in_the_metrics() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let open = || async {
+        let page = server.client().get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+        let line = page.lines().find(|l| l.starts_with("pvgraph_subscriptions_open ")).expect("the gauge").to_owned();
+        line["pvgraph_subscriptions_open ".len()..].parse::<f64>().unwrap()
+    };
+    assert_eq!(open().await, 0.0);
+    let mut first = subscribed(&server, EVENTS).await;
+    let second = subscribed(&server, EVENTS).await;
+    assert_eq!(open().await, 2.0);
+    drop(second);
+    send(&mut first, json!({ "id": "1", "type": "complete" })).await;
+    // Closing is asynchronous: wait until the server has let both go.
+    let mut left = open().await;
+    for _ in 0..100 {
+        if left == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = open().await;
+    }
+    assert_eq!(left, 0.0);
 }
 
 #[tokio::test]

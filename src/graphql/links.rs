@@ -75,6 +75,16 @@ async fn must_load(ctx: &Context<'_>, id: &NodeId) -> Result<NodeInterface> {
     load_node(ctx, id).await?.map(wrap).ok_or_else(|| super::error::to_gql(crate::domain::Error::no_node(id)))
 }
 
+/// An end of a relationship: from the store, or, for a node deleted a moment ago together with
+/// its relationships (as events and mutation answers report them), the node as it was.
+async fn end_of(ctx: &Context<'_>, id: &NodeId) -> Result<NodeInterface> {
+    if let Some(node) = load_node(ctx, id).await? {
+        return Ok(wrap(node));
+    }
+    let gone = ctx.data_opt::<super::ChangeFeed>().and_then(|feed| feed.recently_deleted(id));
+    gone.map(wrap).ok_or_else(|| super::error::to_gql(crate::domain::Error::no_node(id)))
+}
+
 async fn sources_of(ctx: &Context<'_>, edge: &Edge) -> Result<Vec<SourceNode>> {
     let Some(influence) = &edge.influence else { return Ok(Vec::new()) };
     let found = loaders(ctx).nodes.load_many(influence.sources.iter().cloned()).await.map_err(|e| (*e).clone())?;
@@ -100,12 +110,14 @@ impl Relationship {
         ID(self.0.to.to_string())
     }
 
+    /// The node the relationship starts from (as it was, when the relationship went with it).
     async fn from(&self, ctx: &Context<'_>) -> Result<NodeInterface> {
-        must_load(ctx, &self.0.from).await
+        end_of(ctx, &self.0.from).await
     }
 
+    /// The node the relationship points to (as it was, when the relationship went with it).
     async fn to(&self, ctx: &Context<'_>) -> Result<NodeInterface> {
-        must_load(ctx, &self.0.to).await
+        end_of(ctx, &self.0.to).await
     }
 
     /// Whether a public source states the relationship, or it is inferred or hypothetical.

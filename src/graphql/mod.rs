@@ -27,6 +27,14 @@ pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscriptio
 
 /// Builds the schema over a store; committed changes are announced on `feed`.
 pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
+    builder(store, feed).finish()
+}
+
+/// The schema's builder, for a server that adds extensions (metrics) of its own.
+pub fn builder(
+    store: Store,
+    feed: ChangeFeed,
+) -> async_graphql::SchemaBuilder<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot> {
     Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
         .data(store.clone())
         .data(Unfiltered(store))
@@ -36,7 +44,6 @@ pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
         .extension(error::ErrorCodes)
         .limit_depth(16)
         .limit_complexity(5_000)
-        .finish()
 }
 
 /// The whole store, unfiltered, for what the server itself must see (e.g. whether each end

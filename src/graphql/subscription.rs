@@ -2,11 +2,13 @@
 //! commits. One broadcast channel per server; a subscriber that falls too far
 //! behind skips what it missed rather than slowing the writers.
 
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, Enum, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
+use lru::LruCache;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -119,13 +121,21 @@ impl GraphEvent {
     }
 }
 
+/// How many deleted nodes are remembered, so that the relationships reported deleted with them
+/// still resolve both ends.
+const REMEMBERED_DELETIONS: usize = 1024;
+
 /// Where committed changes are announced.
 #[derive(Clone)]
-pub struct ChangeFeed(broadcast::Sender<GraphEvent>);
+pub struct ChangeFeed {
+    sender: broadcast::Sender<GraphEvent>,
+    deleted: Arc<Mutex<LruCache<NodeId, Arc<Node>>>>,
+}
 
 impl Default for ChangeFeed {
     fn default() -> Self {
-        ChangeFeed(broadcast::channel(BACKLOG).0)
+        let size = NonZeroUsize::new(REMEMBERED_DELETIONS).expect("a positive size");
+        ChangeFeed { sender: broadcast::channel(BACKLOG).0, deleted: Arc::new(Mutex::new(LruCache::new(size))) }
     }
 }
 
@@ -138,7 +148,9 @@ impl ChangeFeed {
         let mut known: HashMap<NodeId, Arc<Node>> = HashMap::new();
         for change in applied {
             if let Applied::Deleted { node, .. } = change {
-                known.insert(node.id.clone(), Arc::new(node.clone()));
+                let node = Arc::new(node.clone());
+                self.deleted.lock().expect("the deletions lock").put(node.id.clone(), node.clone());
+                known.insert(node.id.clone(), node);
             }
         }
         let mut wanted: Vec<NodeId> = events
@@ -163,17 +175,22 @@ impl ChangeFeed {
         }
         for event in events {
             // No subscriber is not an error.
-            let _ = self.0.send(event);
+            let _ = self.sender.send(event);
         }
     }
 
     /// How many subscriptions are open.
     pub fn subscribers(&self) -> usize {
-        self.0.receiver_count()
+        self.sender.receiver_count()
+    }
+
+    /// A node deleted a moment ago, as it was.
+    pub fn recently_deleted(&self, id: &NodeId) -> Option<Arc<Node>> {
+        self.deleted.lock().expect("the deletions lock").get(id).cloned()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<GraphEvent> {
-        self.0.subscribe()
+        self.sender.subscribe()
     }
 }
 

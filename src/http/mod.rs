@@ -1,14 +1,20 @@
 //! The HTTP surface: GraphQL at `/graphql` (POST, GET for queries, and
 //! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
-//! `/graphql`, the trace explorer at `/explore`, `/healthz` (alive) and
-//! `/readyz` (the store answers).
+//! `/graphql`, the trace explorer at `/explore`, `/healthz` (alive),
+//! `/readyz` (the store answers) and `/metrics` (Prometheus).
 
+mod apq;
+mod auth;
+mod graphql_http;
+mod metrics;
+mod pages;
+mod ws;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{
-    GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket, rejection::GraphQLRejection,
-};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -21,14 +27,14 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-mod auth;
-mod pages;
-
+pub use apq::{PersistedQueries, sha256_hex};
+pub use metrics::Metrics;
 pub use pages::EXAMPLES;
 
 use crate::auth::Authenticator;
-use crate::graphql::{ChangeFeed, PvSchema, caller_data, prepare};
+use crate::graphql::{ChangeFeed, PvSchema};
 use crate::store::Store;
+use graphql_http::{MediaType, RawRequest};
 
 /// The largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -43,16 +49,47 @@ pub struct AppState {
     pub schema: PvSchema,
     pub store: Store,
     pub feed: ChangeFeed,
+    pub metrics: Arc<Metrics>,
+    pub queries: Arc<PersistedQueries>,
+    pub ws_init_timeout: Duration,
     /// Who may call: API tokens, JWTs, anonymous readers.
     pub auth: Authenticator,
 }
 
+/// What a server is configured with beyond its store.
+pub struct HttpOptions {
+    /// The persisted queries known from the start, and whether only they run.
+    pub queries: PersistedQueries,
+    /// How long a WebSocket client may take to send connection_init.
+    pub ws_init_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions { queries: PersistedQueries::default(), ws_init_timeout: ws::INIT_TIMEOUT }
+    }
+}
+
 impl AppState {
-    /// API tokens and anonymous readers; see `with_auth` for JWTs and closing anonymous access.
     pub fn new(store: Store) -> AppState {
+        AppState::with_options(store, HttpOptions::default())
+    }
+
+    /// API tokens and anonymous readers; see `with_auth` for JWTs and closing anonymous access.
+    pub fn with_options(store: Store, options: HttpOptions) -> AppState {
         let feed = ChangeFeed::default();
-        let auth = Authenticator::new(store.clone());
-        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed, auth }
+        let metrics = Arc::new(Metrics::new());
+        let store = metrics.timed(store);
+        let schema = crate::graphql::builder(store.clone(), feed.clone()).extension(metrics.extension()).finish();
+        AppState {
+            schema,
+            feed,
+            metrics,
+            queries: Arc::new(options.queries),
+            ws_init_timeout: options.ws_init_timeout,
+            auth: Authenticator::new(store.clone()),
+            store,
+        }
     }
 
     pub fn with_auth(mut self, auth: Authenticator) -> AppState {
@@ -68,6 +105,7 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .layer(axum::middleware::map_response(json_refusals))
@@ -126,40 +164,11 @@ fn request_error(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn rejection(rejection: GraphQLRejection) -> Response {
-    use async_graphql::ParseRequestError as E;
-    match rejection.0 {
-        E::PayloadTooLarge => {
-            request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large".into())
-        }
-        E::InvalidRequest(e) => request_error(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            format!("the request body is not a GraphQL request: {e}"),
-        ),
-        other => request_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", format!("the request cannot be read: {other}")),
-    }
-}
-
-async fn graphql_post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    request: Result<GraphQLRequest, GraphQLRejection>,
-) -> Response {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/graphql"));
-    if !json {
-        return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send GraphQL requests as application/json".into(),
-        );
-    }
-    match request {
-        Ok(request) => execute(&state, &headers, request.into_inner()).await,
-        Err(e) => rejection(e),
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = MediaType::negotiate(&headers);
+    match RawRequest::from_body(&headers, &body) {
+        Ok(request) => graphql_http::run(&state, &headers, media, request, false).await,
+        Err(e) => e.into_response(media),
     }
 }
 
@@ -168,11 +177,16 @@ async fn graphql_get(
     headers: HeaderMap,
     uri: axum::http::Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    protocol: Result<GraphQLProtocol, StatusCode>,
-    request: Result<GraphQLRequest, GraphQLRejection>,
 ) -> Response {
     // A WebSocket upgrade carries subscriptions (graphql-transport-ws, or the older graphql-ws).
     if let Ok(upgrade) = upgrade {
+        let Some(protocol) = ws::protocol(&headers) else {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the WebSocket subprotocol must be graphql-transport-ws or graphql-ws".into(),
+            );
+        };
         // Browsers cannot set headers on a WebSocket: without one, the token may come in connection_init.
         let from_header = match headers.contains_key(header::AUTHORIZATION) {
             true => match auth::caller(&state.auth, &headers).await {
@@ -181,56 +195,18 @@ async fn graphql_get(
             },
             false => None,
         };
-        let Ok(protocol) = protocol else {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the WebSocket subprotocol must be graphql-transport-ws or graphql-ws".into(),
-            );
-        };
         return upgrade
             .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| {
-                let schema = state.schema.clone();
-                GraphQLWebSocket::new(socket, schema, protocol)
-                    .on_connection_init(move |payload| async move {
-                        let caller = auth::session_caller(&state.auth, from_header, &payload).await?;
-                        Ok(caller_data(&state.store, caller))
-                    })
-                    .serve()
-            })
+            .on_upgrade(move |socket| ws::serve(socket, state, protocol, from_header))
             .into_response();
     }
     let wants_page = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if wants_page && uri.query().is_none() {
         return pages::graphiql(&headers);
     }
-    let request = match request {
-        Ok(request) => request.into_inner(),
-        Err(e) => return rejection(e),
-    };
-    // GET is for reading: a mutation over GET could be triggered by a link.
-    if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
-        let mutates =
-            doc.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query);
-        if mutates {
-            let mut response = request_error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "mutations and subscriptions are not accepted over GET; use POST".into(),
-            );
-            response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            return response;
-        }
+    let media = MediaType::negotiate(&headers);
+    match RawRequest::from_query_string(uri.query()) {
+        Ok(request) => graphql_http::run(&state, &headers, media, request, true).await,
+        Err(e) => e.into_response(media),
     }
-    execute(&state, &headers, request).await
-}
-
-async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
-    let caller = match auth::caller(&state.auth, headers).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
-    let request = prepare(request, &state.store, caller);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }

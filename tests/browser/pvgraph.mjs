@@ -3,7 +3,7 @@
 // port, Debian's Chromium, and GraphQL over plain HTTP for checking.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -37,6 +37,12 @@ export function pvgraphAndChromium() {
 /** Starts pvgraph and resolves once it says where it listens. */
 export async function startPvgraph() {
   const dir = await mkdtemp(join(tmpdir(), 'pvgraph-browser-'));
+  // An editor of King County, issued by the real command before the server starts.
+  const token = execFileSync(
+    binary,
+    ['token', 'create', '--organisation', 'kc', '--role', 'editor', '--store', `sqlite://${join(dir, 'pvgraph.db')}`],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  ).trim();
   const child = spawn(binary, ['serve'], {
     env: {
       ...process.env,
@@ -64,6 +70,7 @@ export async function startPvgraph() {
   lines.on('line', () => {});
   return {
     url,
+    token,
     async stop() {
       const exited = new Promise((done) => child.once('exit', done));
       child.kill('SIGTERM');
@@ -113,10 +120,12 @@ export function assertOnlyLocal(requests, server) {
 }
 
 /** POSTs one GraphQL operation and returns the whole answer. */
-export async function graphql(server, query, variables = {}) {
+export async function graphql(server, query, variables = {}, token = undefined) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   const response = await fetch(`${server.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers,
     body: JSON.stringify({ query, variables }),
   });
   return response.json();
@@ -127,7 +136,7 @@ export async function graphql(server, query, variables = {}) {
  * the day mutations need a token it is added in this one place.
  */
 export async function mutate(server, query, variables = {}) {
-  const body = await graphql(server, query, variables);
+  const body = await graphql(server, query, variables, server.token);
   if (body.errors) throw new Error(`the mutation failed: ${JSON.stringify(body.errors)}`);
   return body.data;
 }

@@ -105,11 +105,25 @@ impl TestServer {
     /// A server over the SQLite file at `db`, seeding it first when asked and empty; it takes
     /// API tokens, JWTs signed with `TEST_JWT_SECRET`, and anonymous readers.
     pub async fn at(db: &Path, seed: bool) -> TestServer {
-        TestServer::with_auth(db, seed, test_authenticator).await
+        TestServer::configured(db, seed, pvgraph::http::HttpOptions::default(), test_authenticator).await
     }
 
     /// Like `at`, with the authenticator `auth` makes over the store.
     pub async fn with_auth(db: &Path, seed: bool, auth: impl FnOnce(Store) -> Authenticator) -> TestServer {
+        TestServer::configured(db, seed, pvgraph::http::HttpOptions::default(), auth).await
+    }
+
+    /// A seeded server in `dir` with options of its own.
+    pub async fn with_options(dir: &Path, options: pvgraph::http::HttpOptions) -> TestServer {
+        TestServer::configured(&dir.join("pvgraph.db"), true, options, test_authenticator).await
+    }
+
+    async fn configured(
+        db: &Path,
+        seed: bool,
+        options: pvgraph::http::HttpOptions,
+        auth: impl FnOnce(Store) -> Authenticator,
+    ) -> TestServer {
         let (store, turn) = open_store(db).await;
         if seed && store.is_empty().await.unwrap() {
             pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
@@ -117,7 +131,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(AppState::new(store.clone()).with_auth(auth(store.clone())));
+        let router = app(AppState::with_options(store.clone(), options).with_auth(auth(store.clone())));
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {

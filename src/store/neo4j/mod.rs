@@ -82,6 +82,8 @@ mod read;
 mod search;
 mod write;
 
+pub(crate) use write::{edge_properties, node_properties};
+
 use std::sync::Arc;
 use std::time::Duration;
 

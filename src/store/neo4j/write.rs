@@ -232,7 +232,7 @@ impl Neo4jWriter {
 }
 
 /// The properties a node is stored with; see the module doc.
-fn node_properties(node: &Node) -> Result<BoltType> {
+pub(crate) fn node_properties(node: &Node) -> Result<BoltType> {
     let details = node.details.to_json();
     let mut props: HashMap<&'static str, BoltType> = HashMap::from([
         ("id", node.id.as_str().into()),
@@ -258,7 +258,7 @@ fn node_properties(node: &Node) -> Result<BoltType> {
 }
 
 /// The properties a relationship is stored with; see the module doc.
-fn edge_properties(edge: &Edge) -> BoltType {
+pub(crate) fn edge_properties(edge: &Edge) -> BoltType {
     let mut rest = edge.properties();
     rest.remove("assertion");
     let mut props: HashMap<&'static str, BoltType> = HashMap::from([

@@ -1,0 +1,334 @@
+//! `/metrics` in the Prometheus text format: GraphQL requests, errors and
+//! latency per operation name and type, the latency of every store call per
+//! method, and the open subscriptions.
+//!
+//! The `prometheus` crate, with a registry per server rather than a process-wide
+//! recorder (as the `metrics` facade has): two servers in one process (the
+//! tests) then count apart, and nothing is global.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Request, Response, ServerResult, Variables};
+use async_trait::async_trait;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use crate::domain::{Actor, Applied, Audience, Change, Edge, Node, NodeId, NodeKind, Result};
+use crate::store::{
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
+    SearchHit, SearchRequest, Store, Trace, TraceRequest,
+};
+
+use super::AppState;
+
+/// Operation names become label values; past this many distinct ones, the rest count as `other`,
+/// so that clients cannot grow the metrics without bound.
+const MOST_OPERATION_NAMES: usize = 200;
+
+/// Every metric one server keeps.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    latency: HistogramVec,
+    store_latency: HistogramVec,
+    store_errors: IntCounterVec,
+    subscriptions: IntGauge,
+    names: Mutex<HashSet<String>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let labels = &["operation", "type"];
+        let requests = IntCounterVec::new(
+            Opts::new("pvgraph_graphql_requests_total", "GraphQL requests, per operation name and type"),
+            labels,
+        )
+        .expect("a valid metric");
+        let errors = IntCounterVec::new(
+            Opts::new("pvgraph_graphql_errors_total", "GraphQL requests answered with errors, per operation"),
+            labels,
+        )
+        .expect("a valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("pvgraph_graphql_request_duration_seconds", "Time to answer a GraphQL request"),
+            labels,
+        )
+        .expect("a valid metric");
+        let store_latency = HistogramVec::new(
+            HistogramOpts::new("pvgraph_store_call_duration_seconds", "Time of one store call, per method")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["method"],
+        )
+        .expect("a valid metric");
+        let store_errors = IntCounterVec::new(
+            Opts::new("pvgraph_store_errors_total", "Store calls that failed, per method"),
+            &["method"],
+        )
+        .expect("a valid metric");
+        let subscriptions =
+            IntGauge::new("pvgraph_subscriptions_open", "Open graphChanged subscriptions").expect("a valid metric");
+        for metric in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(errors.clone()),
+            Box::new(latency.clone()),
+            Box::new(store_latency.clone()),
+            Box::new(store_errors.clone()),
+            Box::new(subscriptions.clone()),
+        ] {
+            registry.register(metric).expect("each metric registers once");
+        }
+        Metrics {
+            registry,
+            requests,
+            errors,
+            latency,
+            store_latency,
+            store_errors,
+            subscriptions,
+            names: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The store, with every call timed.
+    pub fn timed(self: &Arc<Self>, store: Store) -> Store {
+        Arc::new(TimedStore { inner: store, metrics: self.clone() })
+    }
+
+    /// The schema extension that counts GraphQL requests.
+    pub fn extension(self: &Arc<Self>) -> OperationMetrics {
+        OperationMetrics(self.clone())
+    }
+
+    /// The text a scrape returns, with the subscriptions gauge set to `open`.
+    pub fn render(&self, open_subscriptions: usize) -> String {
+        self.subscriptions.set(i64::try_from(open_subscriptions).unwrap_or(i64::MAX));
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut text).expect("the text encoder writes to memory");
+        String::from_utf8(text).expect("the text format is UTF-8")
+    }
+
+    fn label(&self, name: Option<&str>) -> String {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return "anonymous".into();
+        };
+        let mut names = self.names.lock().expect("the names lock");
+        if names.contains(name) || names.len() < MOST_OPERATION_NAMES && names.insert(name.to_owned()) {
+            name.to_owned()
+        } else {
+            "other".into()
+        }
+    }
+
+    fn record_request(&self, operation: &Operation, seconds: f64, failed: bool) {
+        let name = self.label(operation.name.as_deref());
+        let labels = [name.as_str(), operation.kind];
+        self.requests.with_label_values(&labels).inc();
+        self.latency.with_label_values(&labels).observe(seconds);
+        if failed {
+            self.errors.with_label_values(&labels).inc();
+        }
+    }
+
+    async fn time<T, E>(
+        &self,
+        method: &str,
+        call: impl Future<Output = std::result::Result<T, E>>,
+    ) -> std::result::Result<T, E> {
+        let started = Instant::now();
+        let result = call.await;
+        self.store_latency.with_label_values(&[method]).observe(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            self.store_errors.with_label_values(&[method]).inc();
+        }
+        result
+    }
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    let text = state.metrics.render(state.feed.subscribers());
+    (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text)
+}
+
+/// What one request turned out to be.
+#[derive(Default)]
+struct Operation {
+    name: Option<String>,
+    kind: &'static str,
+}
+
+/// Counts and times every GraphQL request by operation.
+pub struct OperationMetrics(Arc<Metrics>);
+
+impl ExtensionFactory for OperationMetrics {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationProbe { metrics: self.0.clone(), operation: Mutex::new(Operation::default()) })
+    }
+}
+
+struct OperationProbe {
+    metrics: Arc<Metrics>,
+    operation: Mutex<Operation>,
+}
+
+#[async_trait]
+impl Extension for OperationProbe {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
+        let response = next.run(ctx).await;
+        let mut operation = self.operation.lock().expect("the operation lock");
+        if operation.kind.is_empty() {
+            // The document never parsed, or named no operation it holds.
+            operation.kind = "unknown";
+        }
+        self.metrics.record_request(&operation, started.elapsed().as_secs_f64(), response.is_err());
+        response
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.operation.lock().expect("the operation lock").name = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let mut operation = self.operation.lock().expect("the operation lock");
+        let chosen = match &operation.name {
+            Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+            None => {
+                let mut all = document.operations.iter();
+                all.next().filter(|_| all.next().is_none())
+            }
+        };
+        if let Some((name, definition)) = chosen {
+            operation.name = name.map(|n| n.to_string());
+            operation.kind = match definition.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+        }
+        Ok(document)
+    }
+}
+
+/// A store whose every call is timed, by method.
+struct TimedStore {
+    inner: Store,
+    metrics: Arc<Metrics>,
+}
+
+#[async_trait]
+impl GraphStore for TimedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.metrics.time("ping", self.inner.ping()).await
+    }
+
+    async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        self.metrics.time("nodes", self.inner.nodes(ids)).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<Node>> {
+        self.metrics.time("list", self.inner.list(query)).await
+    }
+
+    async fn count(&self, kind: NodeKind, filter: &NodeFilter) -> Result<u64> {
+        self.metrics.time("count", self.inner.count(kind, filter)).await
+    }
+
+    async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        self.metrics.time("edges", self.inner.edges(ids, direction)).await
+    }
+
+    async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
+        self.metrics.time("edges", self.inner.visible_edges(ids, direction, audience)).await
+    }
+
+    async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
+        self.metrics.time("apply", self.inner.apply_as(changes, actor)).await
+    }
+
+    async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        self.metrics.time("save_token", self.inner.save_token(token)).await
+    }
+
+    async fn revoke_token(&self, id: &str) -> Result<bool> {
+        self.metrics.time("revoke_token", self.inner.revoke_token(id)).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<ApiToken>> {
+        self.metrics.time("tokens", self.inner.tokens()).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        self.metrics.time("token_by_hash", self.inner.token_by_hash(hash)).await
+    }
+
+    async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.metrics.time("audit_log", self.inner.audit_log(query)).await
+    }
+
+    async fn audit_count(&self, organisation: &str) -> Result<u64> {
+        self.metrics.time("audit_count", self.inner.audit_count(organisation)).await
+    }
+
+    async fn is_empty(&self) -> Result<bool> {
+        self.metrics.time("is_empty", self.inner.is_empty()).await
+    }
+
+    async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
+        self.metrics.time("dump", self.inner.dump()).await
+    }
+
+    async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
+        self.metrics.time("trace", self.inner.trace(request)).await
+    }
+
+    async fn paths(&self, request: &PathRequest) -> Result<Paths> {
+        self.metrics.time("paths", self.inner.paths(request)).await
+    }
+
+    async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {
+        self.metrics.time("search", self.inner.search(request)).await
+    }
+
+    async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {
+        self.metrics.time("influences_across", self.inner.influences_across(from, to, limit)).await
+    }
+
+    async fn embedding_pairs(&self, organisation: Option<&str>) -> Result<Vec<(Node, Node)>> {
+        self.metrics.time("embedding_pairs", self.inner.embedding_pairs(organisation)).await
+    }
+}
