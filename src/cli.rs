@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `import`, `export`, `copy` and
-//! `schema`. Every flag is also a `PVGRAPH_*` environment variable.
+//! The command line: `serve` (the default), `import`, `export`, `copy`,
+//! `backup`, `restore` and `schema`. Every flag is also a `PVGRAPH_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +51,20 @@ pub enum Command {
         /// How to reach a Neo4j server at either end.
         #[command(flatten)]
         neo4j: Neo4jArgs,
+    },
+    /// Copy the embedded store into FILE, consistently, while a server may be running on it.
+    Backup {
+        /// The file to write (replaced when it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Replace the embedded store with a backup; stop the server first.
+    Restore {
+        /// A file written by `pvgraph backup`.
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -132,7 +146,7 @@ impl Neo4jArgs {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
         _ => Err(format!("`{text}` is not a number of seconds from more than 0 to 3600")),
@@ -155,6 +169,8 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +232,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Backup { file, store }) => {
+            let copied = crate::store::sqlite::backup::backup(&sqlite_path(&store)?, &file)?;
+            eprintln!(
+                "backed up {} nodes and {} relationships into {}",
+                copied.nodes,
+                copied.relationships,
+                file.display()
+            );
+            Ok(())
+        }
+        Some(Command::Restore { file, store }) => {
+            let copied = crate::store::sqlite::backup::restore(&file, &sqlite_path(&store)?)?;
+            eprintln!("restored {} nodes and {} relationships from {}", copied.nodes, copied.relationships, file.display());
+            Ok(())
+        }
         Some(Command::Export { format, output, store }) => {
             let store = store.open().await?;
             let (nodes, edges) = store.dump().await?;
@@ -229,6 +260,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 None => to_stdout(&text)?,
             }
             Ok(())
+        }
+    }
+}
+
+/// The file of an embedded store; backups of Neo4j are Neo4j's own business (`neo4j-admin`).
+fn sqlite_path(store: &StoreArg) -> anyhow::Result<PathBuf> {
+    match &store.location {
+        StoreLocation::Sqlite(path) => Ok(path.clone()),
+        StoreLocation::Neo4j(_) => {
+            anyhow::bail!("backup and restore work on the embedded store; back up Neo4j with neo4j-admin")
         }
     }
 }

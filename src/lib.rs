@@ -8,6 +8,7 @@ pub mod domain;
 pub mod generate;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod prov;
 pub mod seed;
 pub mod server;

@@ -1,6 +1,8 @@
 //! Serving: open the store, seed it when empty, listen, and shut down
 //! gracefully on SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
+
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
@@ -35,7 +37,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(store = %args.store.location, "pvgraph serves GraphiQL at http://{address}/");
-    axum::serve(listener, app(AppState::new(store))).with_graceful_shutdown(shutdown_signal()).await?;
+    // Connection info gives the rate limit each client's address.
+    let service = app(AppState::with_limits(store, args.limits)).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

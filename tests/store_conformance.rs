@@ -757,6 +757,7 @@ mod checks {
             via: vec![],
             kinds: vec![],
             as_of: None,
+            max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
         };
         let mut all = Vec::new();
         for from in [
@@ -828,6 +829,7 @@ mod checks {
             via: vec![],
             kinds: vec![],
             as_of: None,
+            max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
         };
         let trace = store.trace(&request).await.unwrap();
         assert_eq!(trace.truncated, ["maxDepth 1 was reached; more lies beyond"]);

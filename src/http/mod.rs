@@ -2,6 +2,9 @@
 //! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
 //! `/graphql`, `/healthz` (alive) and `/readyz` (the store answers).
 
+pub mod limits;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -22,14 +25,13 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::graphql::{ChangeFeed, Loaders, PvSchema, prepare};
+use crate::limits::Limits;
 use crate::store::Store;
 
-/// The largest request body accepted.
-const MAX_BODY: usize = 1 << 20;
 /// The header that carries a request's id.
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-/// How long one request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much longer than a GraphQL execution a whole request may take (reading its body, say).
+const REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -37,25 +39,49 @@ pub struct AppState {
     pub schema: PvSchema,
     pub store: Store,
     pub feed: ChangeFeed,
+    pub limits: Arc<Limits>,
+    pub rate: Option<Arc<limits::RateLimits>>,
 }
 
 impl AppState {
+    /// The state of a server with the default limits.
     pub fn new(store: Store) -> AppState {
+        AppState::with_limits(store, Limits::default())
+    }
+
+    /// The state of a server under `limits`.
+    pub fn with_limits(store: Store, limits: Limits) -> AppState {
         let feed = ChangeFeed::default();
-        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed }
+        AppState {
+            schema: crate::graphql::schema_with(store.clone(), feed.clone(), &limits),
+            store,
+            feed,
+            rate: limits::RateLimits::new(&limits),
+            limits: Arc::new(limits),
+        }
     }
 }
 
 /// The router, separate from serving so tests drive it in memory or over TCP.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let limits = state.limits.clone();
+    let router = Router::new()
         .route("/", get(graphiql))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-        .layer(axum::middleware::map_response(json_refusals))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes as usize))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout() + REQUEST_GRACE,
+        ))
+        .layer(axum::middleware::map_response_with_state(limits.clone(), limits::json_refusals))
+        .layer(axum::middleware::from_fn_with_state(state.rate.clone(), limits::rate_limit));
+    let router = match limits::cors(&limits) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
@@ -64,28 +90,6 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
-}
-
-/// The body-limit and timeout layers answer in plain text; clients get JSON with a code instead.
-async fn json_refusals(response: Response) -> Response {
-    let plain = !response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json") || v.contains("html"));
-    match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE if plain => request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the request body is larger than {MAX_BODY} bytes"),
-        ),
-        StatusCode::SERVICE_UNAVAILABLE if plain => request_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TIMEOUT",
-            "the request took too long and was stopped".into(),
-        ),
-        _ => response,
-    }
 }
 
 async fn graphiql() -> Html<String> {
@@ -111,16 +115,21 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// A request-level error in GraphQL's response shape.
 fn request_error(status: StatusCode, code: &str, message: String) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    request_error_with(status, code, message, serde_json::json!({}))
+}
+
+/// A request-level error whose extensions carry more than the code.
+fn request_error_with(status: StatusCode, code: &str, message: String, extensions: serde_json::Value) -> Response {
+    let mut extensions = extensions;
+    extensions["code"] = code.into();
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (status, Json(body)).into_response()
 }
 
-fn rejection(rejection: GraphQLRejection) -> Response {
+fn rejection(state: &AppState, rejection: GraphQLRejection) -> Response {
     use async_graphql::ParseRequestError as E;
     match rejection.0 {
-        E::PayloadTooLarge => {
-            request_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the request body is too large".into())
-        }
+        E::PayloadTooLarge => limits::too_large(state.limits.max_body_bytes),
         E::InvalidRequest(e) => request_error(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
@@ -148,7 +157,7 @@ async fn graphql_post(
     }
     match request {
         Ok(request) => execute(&state, request.into_inner()).await,
-        Err(e) => rejection(e),
+        Err(e) => rejection(&state, e),
     }
 }
 
@@ -184,7 +193,7 @@ async fn graphql_get(
     }
     let request = match request {
         Ok(request) => request.into_inner(),
-        Err(e) => return rejection(e),
+        Err(e) => return rejection(&state, e),
     };
     // GET is for reading: a mutation over GET could be triggered by a link.
     if let Ok(doc) = async_graphql::parser::parse_query(&request.query) {
@@ -203,7 +212,15 @@ async fn graphql_get(
     execute(&state, request).await
 }
 
+/// Runs one GraphQL request; one still running after `--request-timeout` is dropped (its work
+/// is cancelled at the next await) and answered with TIMEOUT.
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
     let request = prepare(request, &state.store);
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    match tokio::time::timeout(state.limits.request_timeout(), state.schema.execute(request)).await {
+        Ok(response) => GraphQLResponse::from(response).into_response(),
+        Err(_) => {
+            tracing::warn!(limit = state.limits.request_timeout, "a request ran out of time and was cancelled");
+            limits::timed_out(&state.limits)
+        }
+    }
 }

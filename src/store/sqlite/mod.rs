@@ -3,6 +3,7 @@
 //! mutex (SQLite allows one writer anyway) and a pool of readers; every call
 //! runs on tokio's blocking threads, never on the async runtime's.
 
+pub mod backup;
 mod read;
 mod write;
 
@@ -26,8 +27,10 @@ use crate::domain::{Applied, Change, Edge, Error, Node, NodeId, NodeKind, Result
 const READERS: u32 = 8;
 
 /// The versioned schema; a new version is a new entry, never an edit.
+const MIGRATIONS: [&str; 2] = [include_str!("schema.sql"), include_str!("search.sql")];
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("schema.sql")), M::up(include_str!("search.sql"))])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
