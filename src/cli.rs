@@ -244,7 +244,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Restore { file, store }) => {
             let copied = crate::store::sqlite::backup::restore(&file, &sqlite_path(&store)?)?;
-            eprintln!("restored {} nodes and {} relationships from {}", copied.nodes, copied.relationships, file.display());
+            eprintln!(
+                "restored {} nodes and {} relationships from {}",
+                copied.nodes,
+                copied.relationships,
+                file.display()
+            );
             Ok(())
         }
         Some(Command::Export { format, output, store }) => {

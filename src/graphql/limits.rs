@@ -122,11 +122,9 @@ impl Extension for CostLimits {
             errors
                 .into_iter()
                 .map(|error| match error.message.as_str() {
-                    "Query is nested too deep." => exceeded(
-                        "max-depth",
-                        depth,
-                        format!("the query nests deeper than the limit of {depth} levels"),
-                    ),
+                    "Query is nested too deep." => {
+                        exceeded("max-depth", depth, format!("the query nests deeper than the limit of {depth} levels"))
+                    }
                     "Query is too complex." => exceeded(
                         "max-complexity",
                         complexity,

@@ -85,6 +85,11 @@ impl TestServer {
 
     /// A server over the SQLite file at `db`, seeding it first when asked and empty.
     pub async fn at(db: &Path, seed: bool) -> TestServer {
+        TestServer::limited(db, seed, pvgraph::limits::Limits::default()).await
+    }
+
+    /// A server under `limits`, over the SQLite file at `db`, seeded when asked and empty.
+    pub async fn limited(db: &Path, seed: bool, limits: pvgraph::limits::Limits) -> TestServer {
         let (store, turn) = open_store(db).await;
         if seed && store.is_empty().await.unwrap() {
             pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
@@ -92,7 +97,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(AppState::new(store.clone()));
+        // With connection info, as the binary serves: the rate limit sees client addresses.
+        let router = app(AppState::with_limits(store.clone(), limits))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -180,14 +187,28 @@ pub fn text(v: &Value) -> String {
 
 /// Runs the built binary, failing the test when it fails.
 pub async fn pvgraph(args: &[&str]) -> std::process::Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+    let out = pvgraph_outcome(args).await;
+    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Runs the built binary, whatever comes of it.
+pub async fn pvgraph_outcome(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
         .args(args)
         .env_remove("PVGRAPH_STORE")
         .output()
         .await
-        .expect("the binary runs");
-    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
+        .expect("the binary runs")
+}
+
+/// Sends a mutation to the server at `url`; every mutation of the tests that run the binary goes
+/// through here (one place to add credentials). `None` when it was not acknowledged: no answer,
+/// or an answer with errors.
+pub async fn mutate_at(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Option<Value> {
+    let request = client.post(format!("{url}/graphql")).json(&json!({ "query": query, "variables": variables }));
+    let body: Value = request.send().await.ok()?.json().await.ok()?;
+    body.get("errors").is_none().then(|| body["data"].clone())
 }
 
 /// Creates a node owned by `acme` with a `create…` mutation, returning its id.
@@ -197,4 +218,33 @@ pub async fn create_acme(server: &TestServer, mutation: &str, input: Value) -> S
     let mut input = input;
     input["organisation"] = json!("acme");
     text(&server.data(&query, json!({ "i": input })).await[mutation]["id"])
+}
+
+/// Starts the built binary serving the SQLite file `db` on an ephemeral port, with `args`
+/// added; returns the child (killed when dropped) and its base URL, read from its log.
+pub async fn serve_binary(db: &Path, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("sqlite://{}", db.display()))
+        .args(args)
+        .env_remove("PVGRAPH_STORE")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the server logs its address before it exits");
+        if let Some(at) = line.find("http://") {
+            let url = line[at..].split_whitespace().next().unwrap();
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    // Keep reading the log so that the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
 }

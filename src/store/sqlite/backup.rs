@@ -7,13 +7,27 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use rusqlite::backup::Backup;
+use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
 use super::MIGRATIONS;
 
 /// All pages in one step: one read transaction, so one moment's graph, never restarted by writes.
 const ALL_PAGES: i32 = -1;
+/// How often, 50 ms apart, to try again while the other side is locked.
+const TRIES: u32 = 200;
+
+/// Copies every page of `from` into `to` in one step, waiting while either is locked.
+fn copy_all(from: &Connection, to: &mut Connection) -> anyhow::Result<()> {
+    let backup = Backup::new(from, to)?;
+    for _ in 0..TRIES {
+        match backup.step(ALL_PAGES)? {
+            StepResult::Done => return Ok(()),
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    bail!("the database stayed locked for {} s; try again", TRIES / 20)
+}
 
 /// What a backup or restore copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +88,7 @@ pub fn backup(db: &Path, to: &Path) -> anyhow::Result<Copied> {
     let _ = std::fs::remove_file(&partial);
     let mut copy = Connection::open(&partial).with_context(|| format!("cannot create {}", partial.display()))?;
     let copied = (|| {
-        Backup::new(&source, &mut copy)?.run_to_completion(ALL_PAGES, Duration::from_millis(50), None)?;
+        copy_all(&source, &mut copy)?;
         // One file, no write-ahead log beside it: a backup is something to move around.
         copy.pragma_update(None, "journal_mode", "DELETE")?;
         check_pvgraph(&copy, to)?;
@@ -109,12 +123,9 @@ pub fn restore(from: &Path, db: &Path) -> anyhow::Result<Copied> {
     let mode: rusqlite::Result<String> =
         target.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0));
     if !matches!(mode.as_deref().map(str::to_ascii_lowercase).as_deref(), Ok("delete")) {
-        bail!(
-            "{} is in use (is a pvgraph server running on it?); stop the server before restoring",
-            db.display()
-        );
+        bail!("{} is in use (is a pvgraph server running on it?); stop the server before restoring", db.display());
     }
-    Backup::new(&source, &mut target)?.run_to_completion(ALL_PAGES, Duration::from_millis(50), None)?;
+    copy_all(&source, &mut target)?;
     target.pragma_update(None, "journal_mode", "WAL")?;
     check_pvgraph(&target, db)?;
     Ok(counts(&target)?)
