@@ -4,7 +4,7 @@
 //! `extensions.code`.
 //!
 //! `PVGRAPH_FUZZ_CASES` sets the total number of cases (default 3,000), split
-//! over the three targets as 6 : 2 : 2. The million-case run is in the README.
+//! over the three targets as 6 : 2 : 2. The README's Security section records the runs.
 
 mod common;
 
