@@ -56,6 +56,7 @@ fn hot_paths(c: &mut Criterion) {
         kinds: vec![],
         as_of: None,
         audience: Default::default(),
+        max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
     };
     c.bench_function("trace depth 6 downstream from a learning", |b| {
         b.to_async(&runtime).iter(|| async { store.trace(&trace).await.unwrap() })

@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `import`, `export`, `copy` and
-//! `schema`. Every flag is also a `PVGRAPH_*` environment variable.
+//! The command line: `serve` (the default), `import`, `export`, `copy`,
+//! `backup`, `restore` and `schema`. Every flag is also a `PVGRAPH_*` environment variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve GraphQL and GraphiQL (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load a seed file into the store, all of it or nothing.
     Import {
         /// The seed file (JSON, see docs/seed-format.md).
@@ -51,6 +51,20 @@ pub enum Command {
         /// How to reach a Neo4j server at either end.
         #[command(flatten)]
         neo4j: Neo4jArgs,
+    },
+    /// Copy the embedded store into FILE, consistently, while a server may be running on it.
+    Backup {
+        /// The file to write (replaced when it exists).
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
+    },
+    /// Replace the embedded store with a backup; stop the server first.
+    Restore {
+        /// A file written by `pvgraph backup`.
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArg,
     },
     /// Print the GraphQL schema (SDL).
     Schema {
@@ -143,7 +157,7 @@ impl Neo4jArgs {
     }
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
+pub(crate) fn positive_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
         _ => Err(format!("`{text}` is not a number of seconds from more than 0 to 3600")),
@@ -175,6 +189,8 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub auth: crate::auth::cli::AuthArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::Limits,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +221,7 @@ pub fn run() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::server::serve(cli.serve).await,
-        Some(Command::Serve(args)) => crate::server::serve(args).await,
+        Some(Command::Serve(args)) => crate::server::serve(*args).await,
         Some(Command::Token(command)) => crate::auth::cli::run(command).await,
         Some(Command::Schema { federation }) => {
             to_stdout(&if federation { crate::graphql::subgraph_sdl() } else { crate::graphql::sdl() })?;
@@ -237,6 +253,26 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Backup { file, store }) => {
+            let copied = crate::store::sqlite::backup::backup(&sqlite_path(&store)?, &file)?;
+            eprintln!(
+                "backed up {} nodes and {} relationships into {}",
+                copied.nodes,
+                copied.relationships,
+                file.display()
+            );
+            Ok(())
+        }
+        Some(Command::Restore { file, store }) => {
+            let copied = crate::store::sqlite::backup::restore(&file, &sqlite_path(&store)?)?;
+            eprintln!(
+                "restored {} nodes and {} relationships from {}",
+                copied.nodes,
+                copied.relationships,
+                file.display()
+            );
+            Ok(())
+        }
         Some(Command::Export { format, output, store }) => {
             let store = store.open().await?;
             let (nodes, edges) = store.dump().await?;
@@ -254,6 +290,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 None => to_stdout(&text)?,
             }
             Ok(())
+        }
+    }
+}
+
+/// The file of an embedded store; backups of Neo4j are Neo4j's own business (`neo4j-admin`).
+fn sqlite_path(store: &StoreArg) -> anyhow::Result<PathBuf> {
+    match &store.location {
+        StoreLocation::Sqlite(path) => Ok(path.clone()),
+        StoreLocation::Neo4j(_) => {
+            anyhow::bail!("backup and restore work on the embedded store; back up Neo4j with neo4j-admin")
         }
     }
 }

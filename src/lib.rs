@@ -10,6 +10,7 @@ pub mod export;
 pub mod generate;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod prov;
 pub mod seed;
 pub mod server;

@@ -1,6 +1,8 @@
 //! Serving: open the store, seed it when empty, listen, and shut down
 //! gracefully on SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
+
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
@@ -38,14 +40,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => PersistedQueries::default(),
     };
-    let state = AppState::with_options(store.clone(), HttpOptions { queries, ..HttpOptions::default() })
-        .with_auth(args.auth.authenticator(store)?);
+    let state =
+        AppState::with_options(store.clone(), HttpOptions { queries, limits: args.limits, ..HttpOptions::default() })
+            .with_auth(args.auth.authenticator(store)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(store = %args.store.location, "pvgraph serves GraphiQL at http://{address}/");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Connection info gives the rate limit each client's address.
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

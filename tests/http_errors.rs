@@ -449,3 +449,167 @@ async fn rule_errors_carry_a_code_field_and_reason_and_nothing_internal() {
     let body = server.gql("mutation { deleteNode(id: \"kc:organisation:kc\") { id } }", json!({})).await;
     assert_eq!(code(&body), "CONFLICT");
 }
+
+// ---------------------------------------------------------------------------
+// Abuse: each gets a clear error, and the server keeps serving
+// ---------------------------------------------------------------------------
+
+/// Every mutation of the abuse tests goes through here (one place to add credentials).
+async fn mutate(server: &TestServer, query: &str, variables: Value) -> Value {
+    server.gql(query, variables).await
+}
+
+/// The server answers a plain query after whatever came before.
+async fn still_serves(server: &TestServer) {
+    let data = server.data("{ values { totalCount } }", json!({})).await;
+    assert!(data["values"]["totalCount"].as_u64().unwrap() >= 11, "{data:#}");
+}
+
+#[tokio::test]
+async fn fragment_cycles_are_refused_and_the_server_keeps_serving() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    for query in [
+        "{ ...A } fragment A on Query { ...A }",
+        "{ values { nodes { ...A } } } fragment A on Value { id ...B } fragment B on Value { title ...A }",
+        "{ node(id: \"kc:value:equity\") { ...A } } fragment A on Node { ... on Value { upheldBy { ...B } } } \
+         fragment B on Principle { upholds { ...A } }",
+    ] {
+        let body = server.gql(query, json!({})).await;
+        // Caught by the parser's recursion cap (following the spreads) or by validation.
+        let refused = ["GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED"];
+        assert!(refused.contains(&code(&body)), "{query}: {body:#}");
+        assert!(body["data"].is_null(), "{body:#}");
+    }
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn thousands_of_nested_braces_are_refused_without_a_stack_overflow() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    for depth in [64, 5_000, 100_000] {
+        let query = format!("{}{}", "{ a ".repeat(depth), "}".repeat(depth));
+        let body = server.gql(&query, json!({})).await;
+        assert_eq!(code(&body), "GRAPHQL_PARSE_FAILED", "depth {depth}: {body:#}");
+        // And as deep lists in an argument.
+        let query = format!("{{ nodes(ids: {}\"x\"{}) {{ id }} }}", "[".repeat(depth), "]".repeat(depth));
+        let body = server.gql(&query, json!({})).await;
+        code(&body);
+    }
+    // Deep nesting in the variables' JSON is a bad request.
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    let body =
+        format!(r#"{{"query": "query($v: [ID!]) {{ nodes(ids: $v) {{ id }} }}", "variables": {{"v": {deep}}}}}"#);
+    let (status, json) = post_raw(&server, Some("application/json"), body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json:#}");
+    assert_eq!(code(&json), "BAD_REQUEST");
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_a_400_with_a_code() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let mut bodies: Vec<Vec<u8>> =
+        vec![vec![0xff, 0xfe, 0xfd], b"{\"query\": \"{ values { totalCount } }\xc3\x28\"}".to_vec()];
+    bodies.push([b"{\"query\": \"".as_slice(), &[0x80; 64], b"\"}"].concat());
+    for body in bodies {
+        let (status, json) = post_raw(&server, Some("application/json"), body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}: {json:#}");
+        assert_eq!(code(&json), "BAD_REQUEST");
+    }
+    // Nor in a GET's query string.
+    let response = server.client().get(format!("{}/graphql?query=%7B%20%FF%20%7D", server.url)).send().await.unwrap();
+    let body: Value = response.json().await.expect("a JSON answer");
+    code(&body);
+    assert!(body["data"].is_null(), "{body:#}");
+    still_serves(&server).await;
+}
+
+#[tokio::test]
+async fn oversized_strings_and_lists_in_variables_are_refused() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let huge = "w".repeat(900_000);
+    let body = server.gql("query($t: String!) { search(text: $t) { score } }", json!({ "t": huge })).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    let body = server
+        .gql("query($t: String) { values(filter: { titleContains: $t }) { totalCount } }", json!({ "t": huge }))
+        .await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    let ids: Vec<String> = (0..50_000).map(|i| format!("kc:value:v{i}")).collect();
+    let body = server.gql("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    let tags: Vec<String> = (0..50_000).map(|i| format!("t{i}")).collect();
+    let create = "mutation($i: CreateValueInput!) { createValue(input: $i) { id } }";
+    let body = mutate(&server, create, json!({ "i": { "organisation": "kc", "title": "Tags", "tags": tags } })).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    let body = mutate(&server, create, json!({ "i": { "organisation": "kc", "title": huge } })).await;
+    assert_eq!(code(&body), "BAD_USER_INPUT", "{body:#}");
+    let data = server.data("{ values { totalCount } }", json!({})).await;
+    assert_eq!(data["values"]["totalCount"], 11, "nothing was created");
+}
+
+/// Strings shaped like SQL, Cypher, FTS5 queries, HTML and paths: stored and given back as
+/// written, never run.
+const INJECTIONS: [&str; 8] = [
+    "Robert'); DROP TABLE nodes; --",
+    "x' OR '1'='1",
+    "MATCH (n) DETACH DELETE n",
+    "}) RETURN n //",
+    "<script>alert('x')</script>",
+    "title:* OR NEAR(a b) \"",
+    "%_\\%",
+    "../../etc/passwd\u{202e}",
+];
+
+#[tokio::test]
+async fn injection_shaped_strings_are_stored_and_returned_verbatim() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let create = "mutation($i: CreateValueInput!) { createValue(input: $i) { id title description tags } }";
+    let mut ids = Vec::new();
+    for (n, text) in INJECTIONS.iter().enumerate() {
+        let input = json!({ "organisation": "kc", "slug": format!("injected-{n}"), "title": text,
+                            "description": text, "tags": [text] });
+        let body = mutate(&server, create, json!({ "i": input })).await;
+        assert!(body.get("errors").is_none(), "{text}: {body:#}");
+        let created = &body["data"]["createValue"];
+        assert_eq!(created["title"], *text);
+        assert_eq!(created["description"], *text);
+        assert_eq!(created["tags"], json!([text]));
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    // Read back as written, by id.
+    let data =
+        server.data("query($ids: [ID!]!) { nodes(ids: $ids) { ... on Value { title } } }", json!({ "ids": ids })).await;
+    let titles: Vec<&str> = data["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, INJECTIONS);
+    // Filters and search read them as text: each finds only what contains it.
+    for text in INJECTIONS {
+        let data = server
+            .data(
+                "query($t: String) { values(filter: { titleContains: $t }) { nodes { title } } }",
+                json!({ "t": text }),
+            )
+            .await;
+        for node in data["values"]["nodes"].as_array().unwrap() {
+            assert!(node["title"].as_str().unwrap().contains(text), "{text} matched {node}");
+        }
+        let body = server.gql("query($t: String!) { search(text: $t) { node { id } } }", json!({ "t": text })).await;
+        // Words are searched as words; a text of punctuation alone has none, and says so.
+        if body.get("errors").is_some() {
+            assert_eq!(code(&body), "BAD_USER_INPUT", "{text}: {body:#}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], "text");
+        }
+    }
+    // Injection-shaped ids are malformed ids, nothing more.
+    for text in INJECTIONS {
+        let body = server.gql("query($id: ID!) { node(id: $id) { id } }", json!({ "id": text })).await;
+        assert_eq!(code(&body), "BAD_USER_INPUT", "{text}: {body:#}");
+    }
+    let data = server.data("{ values { totalCount } principles { totalCount } }", json!({})).await;
+    assert_eq!(data["values"]["totalCount"], 11 + INJECTIONS.len(), "{data:#}");
+    assert!(data["principles"]["totalCount"].as_u64().unwrap() > 0, "the seed is still there");
+}

@@ -77,6 +77,7 @@ async fn the_links_join_the_two_governments_in_both_directions() {
             kinds: Vec::new(),
             as_of: None,
             audience: Default::default(),
+            max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
         })
         .await
         .unwrap();

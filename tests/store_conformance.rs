@@ -758,6 +758,7 @@ mod checks {
             kinds: vec![],
             as_of: None,
             audience: Default::default(),
+            max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
         };
         let mut all = Vec::new();
         for from in [
@@ -830,6 +831,7 @@ mod checks {
             kinds: vec![],
             as_of: None,
             audience: Default::default(),
+            max_nodes: pvgraph::store::traverse::MAX_TRACE_NODES,
         };
         let trace = store.trace(&request).await.unwrap();
         assert_eq!(trace.truncated, ["maxDepth 1 was reached; more lies beyond"]);

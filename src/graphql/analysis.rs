@@ -10,28 +10,54 @@ use crate::domain::{
     Assertion, Details, Edge, Embedding, InfluenceHow, Node, NodeId, NodeKind, RelationshipKind, Strength,
     SystemCondition,
 };
-use crate::store::traverse::{MAX_DEPTH, TraceDirection};
+use crate::store::traverse::TraceDirection;
 use crate::store::{Direction, PathRequest, SearchRequest, Store, TraceRequest};
 
 use super::error::{bad_input, parse_id, to_gql};
+use super::limits::{limits, over_limit};
 use super::links::Relationship;
 use super::nodes::{ExperimentNode, LearningNode, NodeInterface, PrincipleNode, ValueNode, load_node, wrap};
 use super::scalars::Date;
 
 const DEFAULT_TRACE_DEPTH: i32 = 3;
-const MAX_SEARCH: i32 = 100;
-const MAX_PATHS: i32 = 100;
 
 fn store<'a>(ctx: &Context<'a>) -> &'a Store {
     ctx.data_unchecked::<Store>()
 }
 
-fn depth(field: &str, asked: Option<i32>, default: i32) -> Result<u32> {
-    let depth = asked.unwrap_or(default);
-    if !(1..=MAX_DEPTH as i32).contains(&depth) {
-        return Err(bad_input(field, format!("must be from 1 to {MAX_DEPTH}")));
+/// A trace or path depth, within the server's `--max-trace-depth`.
+fn depth(ctx: &Context<'_>, field: &str, asked: Option<i32>, default: i32) -> Result<u32> {
+    let max = limits(ctx).max_trace_depth;
+    // A default deeper than the server allows gives way to the limit; an asked depth does not.
+    let depth = asked.unwrap_or_else(|| default.min(max as i32));
+    if !(1..=max as i32).contains(&depth) {
+        return Err(over_limit(field, "max-trace-depth", 1, max.into()));
     }
     Ok(depth as u32)
+}
+
+/// A list's `first`, within the server's `--max-page-size`.
+fn list_size(ctx: &Context<'_>, first: i32) -> Result<usize> {
+    let max = limits(ctx).max_page_size;
+    if !(1..=i32::from(max)).contains(&first) {
+        return Err(over_limit("first", "max-page-size", 1, max.into()));
+    }
+    Ok(first as usize)
+}
+
+/// A trace request with the server's node cap.
+fn trace_request(ctx: &Context<'_>, from: NodeId, direction: TraceDirection, max_depth: u32) -> TraceRequest {
+    TraceRequest {
+        from,
+        direction,
+        max_depth,
+        via: Vec::new(),
+        kinds: Vec::new(),
+        as_of: None,
+        max_nodes: limits(ctx).max_trace_nodes as usize,
+        // The request's store (`store::Visible`) puts in the caller's audience.
+        audience: Default::default(),
+    }
 }
 
 /// The subgraph reachable from one node.
@@ -262,14 +288,15 @@ impl AnalysisQuery {
         as_of: Option<Date>,
     ) -> Result<TraceResult> {
         let request = TraceRequest {
-            from: parse_id("from", &from)?,
-            direction,
-            max_depth: depth("maxDepth", max_depth, DEFAULT_TRACE_DEPTH)?,
             via: via.unwrap_or_default(),
             kinds: kinds.unwrap_or_default(),
             as_of: as_of.map(|d| d.0),
-            // The request's store (`store::Visible`) puts in the caller's audience.
-            audience: Default::default(),
+            ..trace_request(
+                ctx,
+                parse_id("from", &from)?,
+                direction,
+                depth(ctx, "maxDepth", max_depth, DEFAULT_TRACE_DEPTH)?,
+            )
         };
         store(ctx).trace(&request).await.map(TraceResult).map_err(to_gql)
     }
@@ -287,16 +314,14 @@ impl AnalysisQuery {
         via: Option<Vec<RelationshipKind>>,
         #[graphql(default = 10)] first: i32,
     ) -> Result<Vec<PathResult>> {
-        if !(1..=MAX_PATHS).contains(&first) {
-            return Err(bad_input("first", format!("must be from 1 to {MAX_PATHS}")));
-        }
+        let first = list_size(ctx, first)?;
         let request = PathRequest {
             from: parse_id("from", &from)?,
             to: parse_id("to", &to)?,
             direction,
-            max_depth: depth("maxDepth", max_depth, 6)?,
+            max_depth: depth(ctx, "maxDepth", max_depth, 6)?,
             via: via.unwrap_or_default(),
-            first: first as usize,
+            first,
             audience: Default::default(),
         };
         let found = store(ctx).paths(&request).await.map_err(to_gql)?;
@@ -323,18 +348,11 @@ impl AnalysisQuery {
         kinds: Option<Vec<NodeKind>>,
         #[graphql(default = 20)] first: i32,
     ) -> Result<Vec<SearchHit>> {
-        if !(1..=MAX_SEARCH).contains(&first) {
-            return Err(bad_input("first", format!("must be from 1 to {MAX_SEARCH}")));
-        }
+        let first = list_size(ctx, first)?;
         if text.chars().count() > 500 {
             return Err(bad_input("text", "at most 500 characters"));
         }
-        let request = SearchRequest {
-            text,
-            kinds: kinds.unwrap_or_default(),
-            first: first as usize,
-            audience: Default::default(),
-        };
+        let request = SearchRequest { text, kinds: kinds.unwrap_or_default(), first, audience: Default::default() };
         let hits = store(ctx).search(&request).await.map_err(to_gql)?;
         Ok(hits
             .into_iter()
@@ -350,15 +368,8 @@ impl AnalysisQuery {
         id: ID,
         #[graphql(default = 1)] depth: i32,
     ) -> Result<async_graphql::Json<serde_json::Value>> {
-        let request = TraceRequest {
-            from: parse_id("id", &id)?,
-            direction: TraceDirection::Both,
-            max_depth: self::depth("depth", Some(depth), 1)?,
-            via: Vec::new(),
-            kinds: Vec::new(),
-            as_of: None,
-            audience: Default::default(),
-        };
+        let max_depth = self::depth(ctx, "depth", Some(depth), 1)?;
+        let request = trace_request(ctx, parse_id("id", &id)?, TraceDirection::Both, max_depth);
         let store = store(ctx);
         let trace = store.trace(&request).await.map_err(to_gql)?;
         let mut nodes: Vec<Node> = trace.nodes.into_iter().map(|(n, _)| n).collect();
@@ -378,14 +389,10 @@ impl AnalysisQuery {
         if id.kind() != NodeKind::Learning {
             return Err(bad_input("learning", format!("{id} is not a learning")));
         }
+        let max_depth = limits(ctx).max_trace_depth;
         let request = TraceRequest {
-            from: id,
-            direction: TraceDirection::Downstream,
-            max_depth: MAX_DEPTH,
             via: vec![RelationshipKind::Influenced, RelationshipKind::Produced],
-            kinds: Vec::new(),
-            as_of: None,
-            audience: Default::default(),
+            ..trace_request(ctx, id, TraceDirection::Downstream, max_depth)
         };
         let trace = store(ctx).trace(&request).await.map_err(to_gql)?;
         let mut influences: Vec<Edge> =

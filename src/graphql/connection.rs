@@ -13,9 +13,8 @@ use crate::store::{ListQuery, NodeFilter, OrderField, Position, Store};
 
 use super::error::{bad_input, to_gql};
 
-/// The default and the largest page.
+/// The page when none is asked for (the largest is the server's `--max-page-size`).
 const DEFAULT_PAGE: i32 = 20;
-const MAX_PAGE: i32 = 100;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NodeOrderField {
@@ -121,14 +120,19 @@ pub async fn page<T: OutputType>(
 ) -> Result<NodeConnection<T>> {
     let store = ctx.data_unchecked::<Store>().clone();
     let order = window.order.unwrap_or_default();
+    let max_page = super::limits::limits(ctx).max_page_size;
     let check = |field: &str, n: i32| {
-        if (0..=MAX_PAGE).contains(&n) { Ok(n) } else { Err(bad_input(field, format!("must be from 0 to {MAX_PAGE}"))) }
+        if (0..=i32::from(max_page)).contains(&n) {
+            Ok(n)
+        } else {
+            Err(super::limits::over_limit(field, "max-page-size", 0, max_page.into()))
+        }
     };
     let (limit, from_end) = match (window.first, window.last) {
         (Some(_), Some(_)) => return Err(bad_input("last", "give first or last, not both")),
         (Some(n), None) => (check("first", n)?, false),
         (None, Some(n)) => (check("last", n)?, true),
-        (None, None) => (DEFAULT_PAGE, false),
+        (None, None) => (DEFAULT_PAGE.min(i32::from(max_page)), false),
     };
     let after = window.after.as_deref().map(|c| decode("after", order, c)).transpose()?;
     let before = window.before.as_deref().map(|c| decode("before", order, c)).transpose()?;

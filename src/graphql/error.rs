@@ -2,7 +2,7 @@
 //! internal causes go to the log, never into a response.
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables};
@@ -65,6 +65,13 @@ fn give_code(error: &mut ServerError, code: &str) {
 
 #[async_trait::async_trait]
 impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        // What is left fails between the hooks below: choosing the operation to run.
+        response.errors.iter_mut().for_each(|e| give_code(e, "BAD_REQUEST"));
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -217,8 +217,6 @@ pub struct InfluenceEdge {
     node: NodeId,
 }
 
-const MAX_PAGE: i32 = 100;
-
 impl InfluenceConnection {
     pub(super) async fn load(
         ctx: &Context<'_>,
@@ -227,9 +225,10 @@ impl InfluenceConnection {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<InfluenceConnection> {
-        let first = first.unwrap_or(MAX_PAGE);
-        if !(0..=MAX_PAGE).contains(&first) {
-            return Err(bad_input("first", format!("must be from 0 to {MAX_PAGE}")));
+        let max_page = i32::from(super::limits::limits(ctx).max_page_size);
+        let first = first.unwrap_or(max_page);
+        if !(0..=max_page).contains(&first) {
+            return Err(super::limits::over_limit("first", "max-page-size", 0, max_page as u64));
         }
         let edges = edges_of(ctx, id, direction).await?;
         let mut influences: Vec<&Edge> = edges.iter().filter(|e| e.kind == RelationshipKind::Influenced).collect();

@@ -6,6 +6,7 @@ mod audit;
 mod connection;
 mod error;
 mod federation;
+mod limits;
 mod links;
 mod loaders;
 mod mutation;
@@ -21,29 +22,41 @@ pub use loaders::Loaders;
 pub use subscription::{ChangeFeed, GraphEvent};
 
 use crate::domain::Caller;
+use crate::limits::Limits;
 use crate::store::{Store, Visible};
 
 pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
-/// Builds the schema over a store; committed changes are announced on `feed`.
+/// Builds the schema over a store with the default limits; committed changes are announced on `feed`.
 pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
-    builder(store, feed).finish()
+    schema_with(store, feed, &Limits::default())
+}
+
+/// Builds the schema over a store under `limits`.
+pub fn schema_with(store: Store, feed: ChangeFeed, limits: &Limits) -> PvSchema {
+    builder(store, feed, limits).finish()
 }
 
 /// The schema's builder, for a server that adds extensions (metrics) of its own.
 pub fn builder(
     store: Store,
     feed: ChangeFeed,
+    limits: &Limits,
 ) -> async_graphql::SchemaBuilder<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot> {
-    Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
-        .data(store.clone())
-        .data(Unfiltered(store))
-        // A request that brings no caller of its own is anonymous.
-        .data(Caller::Anonymous)
-        .data(feed)
-        .extension(error::ErrorCodes)
-        .limit_depth(16)
-        .limit_complexity(5_000)
+    let builder =
+        Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
+            .data(store.clone())
+            .data(Unfiltered(store))
+            // A request that brings no caller of its own is anonymous.
+            .data(Caller::Anonymous)
+            .data(feed)
+            .data(limits.clone())
+            .extension(error::ErrorCodes)
+            // After ErrorCodes, so that limit refusals get their own code first.
+            .extension(limits::CostLimits(std::sync::Arc::new(limits.clone())))
+            .limit_depth(limits.max_depth.into())
+            .limit_complexity(limits.max_complexity as usize);
+    if limits.introspection { builder } else { builder.disable_introspection() }
 }
 
 /// The whole store, unfiltered, for what the server itself must see (e.g. whether each end

@@ -262,7 +262,15 @@ pub async fn run(
         return response;
     }
     let request = crate::graphql::prepare(request.into_request(query), &state.store, caller);
-    graphql_response(media, state.schema.execute(request).await)
+    // One still running after `--request-timeout` is dropped (its work is cancelled at the next
+    // await) and answered with TIMEOUT.
+    match tokio::time::timeout(state.limits.request_timeout(), state.schema.execute(request)).await {
+        Ok(response) => graphql_response(media, response),
+        Err(_) => {
+            tracing::warn!(limit = state.limits.request_timeout, "a request ran out of time and was cancelled");
+            super::limits::timed_out(&state.limits)
+        }
+    }
 }
 
 /// Whether every operation of a document is a query; a GET runs no document that holds a

@@ -6,6 +6,7 @@
 mod apq;
 mod auth;
 mod graphql_http;
+pub mod limits;
 mod metrics;
 mod pages;
 mod ws;
@@ -33,15 +34,14 @@ pub use pages::EXAMPLES;
 
 use crate::auth::Authenticator;
 use crate::graphql::{ChangeFeed, PvSchema};
+use crate::limits::Limits;
 use crate::store::Store;
 use graphql_http::{MediaType, RawRequest};
 
-/// The largest request body accepted.
-const MAX_BODY: usize = 1 << 20;
 /// The header that carries a request's id.
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-/// How long one request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much longer than a GraphQL execution a whole request may take (reading its body, say).
+const REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -54,6 +54,8 @@ pub struct AppState {
     pub ws_init_timeout: Duration,
     /// Who may call: API tokens, JWTs, anonymous readers.
     pub auth: Authenticator,
+    pub limits: Arc<Limits>,
+    pub rate: Option<Arc<limits::RateLimits>>,
 }
 
 /// What a server is configured with beyond its store.
@@ -62,15 +64,22 @@ pub struct HttpOptions {
     pub queries: PersistedQueries,
     /// How long a WebSocket client may take to send connection_init.
     pub ws_init_timeout: Duration,
+    /// What one request may cost (see `Limits`).
+    pub limits: Limits,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
-        HttpOptions { queries: PersistedQueries::default(), ws_init_timeout: ws::INIT_TIMEOUT }
+        HttpOptions {
+            queries: PersistedQueries::default(),
+            ws_init_timeout: ws::INIT_TIMEOUT,
+            limits: Limits::default(),
+        }
     }
 }
 
 impl AppState {
+    /// The state of a server with the default limits.
     pub fn new(store: Store) -> AppState {
         AppState::with_options(store, HttpOptions::default())
     }
@@ -80,7 +89,9 @@ impl AppState {
         let feed = ChangeFeed::default();
         let metrics = Arc::new(Metrics::new());
         let store = metrics.timed(store);
-        let schema = crate::graphql::builder(store.clone(), feed.clone()).extension(metrics.extension()).finish();
+        let limits = options.limits;
+        let schema =
+            crate::graphql::builder(store.clone(), feed.clone(), &limits).extension(metrics.extension()).finish();
         AppState {
             schema,
             feed,
@@ -89,7 +100,14 @@ impl AppState {
             ws_init_timeout: options.ws_init_timeout,
             auth: Authenticator::new(store.clone()),
             store,
+            rate: limits::RateLimits::new(&limits),
+            limits: Arc::new(limits),
         }
+    }
+
+    /// The state of a server under `limits`, otherwise as `new`.
+    pub fn with_limits(store: Store, limits: Limits) -> AppState {
+        AppState::with_options(store, HttpOptions { limits, ..HttpOptions::default() })
     }
 
     pub fn with_auth(mut self, auth: Authenticator) -> AppState {
@@ -100,15 +118,25 @@ impl AppState {
 
 /// The router, separate from serving so tests drive it in memory or over TCP.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let limits = state.limits.clone();
+    let router = Router::new()
         .merge(pages::routes())
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::scrape))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
-        .layer(axum::middleware::map_response(json_refusals))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes as usize))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout() + REQUEST_GRACE,
+        ))
+        .layer(axum::middleware::map_response_with_state(limits.clone(), limits::json_refusals))
+        .layer(axum::middleware::from_fn_with_state(state.rate.clone(), limits::rate_limit));
+    let router = match limits::cors(&limits) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<axum::body::Body>| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path())
@@ -117,28 +145,6 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
-}
-
-/// The body-limit and timeout layers answer in plain text; clients get JSON with a code instead.
-async fn json_refusals(response: Response) -> Response {
-    let plain = !response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json") || v.contains("html"));
-    match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE if plain => request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("the request body is larger than {MAX_BODY} bytes"),
-        ),
-        StatusCode::SERVICE_UNAVAILABLE if plain => request_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TIMEOUT",
-            "the request took too long and was stopped".into(),
-        ),
-        _ => response,
-    }
 }
 
 async fn healthz() -> &'static str {
@@ -160,7 +166,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// A request-level error in GraphQL's response shape.
 fn request_error(status: StatusCode, code: &str, message: String) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    request_error_with(status, code, message, serde_json::json!({}))
+}
+
+/// A request-level error whose extensions carry more than the code.
+fn request_error_with(status: StatusCode, code: &str, message: String, extensions: serde_json::Value) -> Response {
+    let mut extensions = extensions;
+    extensions["code"] = code.into();
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (status, Json(body)).into_response()
 }
 

@@ -11,9 +11,9 @@ use crate::domain::{Audience, Edge, Error, Node, NodeId, NodeKind, RelationshipK
 
 use super::Direction;
 
-/// The deepest trace or path anyone may ask for.
+/// The deepest trace or path the server allows by default (`--max-trace-depth`).
 pub const MAX_DEPTH: u32 = 10;
-/// How many nodes a trace returns at most.
+/// How many nodes a trace returns at most by default (`--max-trace-nodes`).
 pub const MAX_TRACE_NODES: usize = 5_000;
 /// How many partial paths a path search may extend before it stops.
 const MAX_PATH_WORK: usize = 200_000;
@@ -68,6 +68,8 @@ pub struct TraceRequest {
     pub as_of: Option<NaiveDate>,
     /// Walk only through nodes this audience may see; a start it cannot see is not found.
     pub audience: Audience,
+    /// How many nodes to reach at most (the start included).
+    pub max_nodes: usize,
 }
 
 /// The reachable subgraph.
@@ -108,7 +110,8 @@ impl Trace {
         while let Some(edge) = self.parents.get(at) {
             at = if &edge.to == at { &edge.from } else { &edge.to };
             path.push(edge.clone());
-            if path.len() > MAX_DEPTH as usize {
+            // Parents never form a cycle; this only bounds the walk should they ever.
+            if path.len() > self.nodes.len() {
                 break;
             }
         }
@@ -184,10 +187,10 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
                 fresh.push(end.clone());
             }
         }
-        let room = MAX_TRACE_NODES.saturating_sub(depth_of.len());
+        let room = request.max_nodes.saturating_sub(depth_of.len());
         if fresh.len() > room {
             fresh.truncate(room);
-            result.truncated.push(format!("the trace stopped at {MAX_TRACE_NODES} nodes"));
+            result.truncated.push(format!("the trace stopped at {} nodes (--max-trace-nodes)", request.max_nodes));
         }
         let mut next = Vec::new();
         let mut loaded = store.nodes(&fresh).await?;

@@ -113,6 +113,12 @@ impl TestServer {
         TestServer::configured(db, seed, pvgraph::http::HttpOptions::default(), auth).await
     }
 
+    /// A server under `limits`, over the SQLite file at `db`, seeded when asked and empty.
+    pub async fn limited(db: &Path, seed: bool, limits: pvgraph::limits::Limits) -> TestServer {
+        let options = pvgraph::http::HttpOptions { limits, ..Default::default() };
+        TestServer::configured(db, seed, options, test_authenticator).await
+    }
+
     /// A seeded server in `dir` with options of its own.
     pub async fn with_options(dir: &Path, options: pvgraph::http::HttpOptions) -> TestServer {
         TestServer::configured(&dir.join("pvgraph.db"), true, options, test_authenticator).await
@@ -131,7 +137,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = app(AppState::with_options(store.clone(), options).with_auth(auth(store.clone())));
+        // With connection info, as the binary serves: the rate limit sees client addresses.
+        let router = app(AppState::with_options(store.clone(), options).with_auth(auth(store.clone())))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
@@ -349,14 +357,34 @@ pub fn text(v: &Value) -> String {
 
 /// Runs the built binary, failing the test when it fails.
 pub async fn pvgraph(args: &[&str]) -> std::process::Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+    let out = pvgraph_outcome(args).await;
+    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// Runs the built binary, whatever comes of it.
+pub async fn pvgraph_outcome(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
         .args(args)
         .env_remove("PVGRAPH_STORE")
         .output()
         .await
-        .expect("the binary runs");
-    assert!(out.status.success(), "pvgraph {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
+        .expect("the binary runs")
+}
+
+/// Sends a mutation to the server at `url`; every mutation of the tests that run the binary goes
+/// through here (one place to add credentials). `None` when it was not acknowledged: no answer,
+/// or an answer with errors.
+/// It acts as an admin of the organisation the operation names (see `acting_organisation`), with a
+/// JWT the servers of `serve_binary` accept.
+pub async fn mutate_at(client: &reqwest::Client, url: &str, query: &str, variables: Value) -> Option<Value> {
+    let admin = test_jwt(&acting_organisation(query, &variables), "admin");
+    let request = client
+        .post(format!("{url}/graphql"))
+        .bearer_auth(admin)
+        .json(&json!({ "query": query, "variables": variables }));
+    let body: Value = request.send().await.ok()?.json().await.ok()?;
+    body.get("errors").is_none().then(|| body["data"].clone())
 }
 
 /// Creates a node owned by `acme` with a `create…` mutation, returning its id.
@@ -390,4 +418,38 @@ pub async fn ws_next(socket: &mut Socket) -> Option<Value> {
             _ => {}
         }
     }
+}
+
+/// Starts the built binary serving the SQLite file `db` on an ephemeral port, with `args`
+/// added; returns the child (killed when dropped) and its base URL, read from its log.
+pub async fn serve_binary(db: &Path, args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    // It accepts the tests' JWTs, as `mutate_at` sends them.
+    let secret = db.with_extension("jwt-secret");
+    std::fs::write(&secret, TEST_JWT_SECRET).expect("the secret is written");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .arg(format!("sqlite://{}", db.display()))
+        .arg("--jwt-hs256-secret-file")
+        .arg(&secret)
+        .args(args)
+        .env_remove("PVGRAPH_STORE")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the server logs its address before it exits");
+        if let Some(at) = line.find("http://") {
+            let url = line[at..].split_whitespace().next().unwrap();
+            break url.trim_end_matches('/').to_owned();
+        }
+    };
+    // Keep reading the log so that the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
 }

@@ -4,6 +4,7 @@
 //! runs on tokio's blocking threads, never on the async runtime's.
 
 mod access;
+pub mod backup;
 mod read;
 mod write;
 
@@ -27,12 +28,10 @@ use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId,
 const READERS: u32 = 8;
 
 /// The versioned schema; a new version is a new entry, never an edit.
+const MIGRATIONS: [&str; 3] = [include_str!("schema.sql"), include_str!("search.sql"), include_str!("access.sql")];
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("schema.sql")),
-        M::up(include_str!("search.sql")),
-        M::up(include_str!("access.sql")),
-    ])
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
