@@ -20,8 +20,10 @@ pub(super) fn apply(conn: &mut Connection, changes: Vec<Change>, now: DateTime<U
 pub(super) fn import(conn: &mut Connection, mut batches: ChangeBatches, now: DateTime<Utc>) -> Result<usize, Failed> {
     in_transaction(conn, |writer| {
         let at_start = |error: Error| Failed { index: 0, error };
-        let empty: bool =
-            writer.tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0)).map_err(|e| at_start(db(e)))?;
+        let empty: bool = writer
+            .tx
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0))
+            .map_err(|e| at_start(db(e)))?;
         let set_aside = if empty { derived::set_aside(writer.tx).map_err(at_start)? } else { Vec::new() };
         let mut set = ChangeSet::new(now);
         while let Some(batch) = next_batch(batches.blocking_recv(), set.applied())? {
