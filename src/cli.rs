@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::{Change, NodeKind, SeedFile};
 use crate::store::{self, Neo4jOptions, StoreLocation};
@@ -229,10 +230,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Generate { organisations, seed, output }) => {
             let plan = crate::generate::Plan { organisations, seed };
+            // Each organisation is visited twice: once for its nodes, once for its relationships.
+            let bar = progress_bar(2 * organisations as u64, "generating {wide_bar} {percent}% {elapsed} (eta {eta})");
+            let tick = || bar.inc(1);
             let made = match output {
-                Some(path) => crate::generate::write(plan, std::fs::File::create(&path)?)?,
-                None => crate::generate::write(plan, std::io::stdout().lock())?,
+                Some(path) => crate::generate::write_with(plan, std::fs::File::create(&path)?, tick)?,
+                None => crate::generate::write_with(plan, std::io::stdout().lock(), tick)?,
             };
+            bar.finish_and_clear();
             eprintln!("generated {} nodes and {} relationships", made.nodes, made.relationships);
             Ok(())
         }
@@ -244,7 +249,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Import { file, store }) => {
             let store = store.open().await?;
-            let loaded = crate::seed::load_file(&store, &file).await?;
+            let opened = std::fs::File::open(&file)
+                .map_err(|e| anyhow::anyhow!("file: {} cannot be read: {e}", file.display()))?;
+            let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+            let bar = progress_bar(size, "importing {bytes}/{total_bytes} {wide_bar} {elapsed} (eta {eta}) {msg}");
+            let reader = Watched { inner: opened, bar: bar.clone() };
+            let loaded = crate::seed::load_reader(&store, reader).await;
+            bar.finish_and_clear();
+            let loaded = loaded?;
             eprintln!(
                 "imported {} nodes and {} relationships from {}",
                 loaded.nodes,
@@ -334,6 +346,34 @@ pub async fn copy(from: &store::Store, to: &store::Store) -> anyhow::Result<Copi
             .context(format!("the copy failed at change {}; nothing was written", failed.index))
     })?;
     Ok(copied)
+}
+
+/// A progress bar on standard error. indicatif draws nothing when standard
+/// error is not a terminal, so logs and pipes stay clean; standard output,
+/// where `generate` may write its file, is never touched.
+fn progress_bar(length: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    bar
+}
+
+/// A reader that moves a progress bar by the bytes read, and says when the
+/// whole file was read (the store then builds its indexes and commits).
+struct Watched<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read == 0 && !buf.is_empty() {
+            self.bar.set_message("read whole; finishing the indexes and committing");
+        }
+        self.bar.inc(read as u64);
+        Ok(read)
+    }
 }
 
 /// Writes to standard output; a reader that stops early (`| head`) is not an error.

@@ -111,11 +111,18 @@ fn captured_on(org: usize, n: usize) -> NaiveDate {
 
 /// Writes a generated graph as a seed file.
 pub fn write(plan: Plan, out: impl Write) -> io::Result<Generated> {
+    write_with(plan, out, || {})
+}
+
+/// Writes a generated graph as a seed file, calling `tick` after each
+/// organisation's nodes and again after its relationships, for progress.
+pub fn write_with(plan: Plan, out: impl Write, mut tick: impl FnMut()) -> io::Result<Generated> {
     let mut rng = fastrand::Rng::with_seed(plan.seed);
     let mut w = Writer { out: io::BufWriter::new(out), first: true, count: 0 };
     write!(w.out, "{{\n  \"format\": \"{FORMAT}\",\n  \"nodes\": [")?;
     for org in 0..plan.organisations {
         nodes(&mut w, &mut rng, org)?;
+        tick();
     }
     let nodes = w.count;
     write!(w.out, "\n  ],\n  \"relationships\": [")?;
@@ -123,6 +130,7 @@ pub fn write(plan: Plan, out: impl Write) -> io::Result<Generated> {
     w.count = 0;
     for org in 0..plan.organisations {
         relationships(&mut w, &mut rng, org, plan.organisations)?;
+        tick();
     }
     write!(w.out, "\n  ]\n}}\n")?;
     let relationships = w.count;

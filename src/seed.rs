@@ -1,11 +1,29 @@
-//! Loading seed files: the whole file in one transaction, or nothing, with
-//! errors that name the record at fault.
+//! Loading seed files: read as a stream, checked record by record and handed
+//! to the store in batches, all in one transaction, all of it or nothing,
+//! with errors that name the record at fault. Only a few batches of records
+//! are in memory at a time, never the whole file: a parser thread reads and
+//! checks records while the store writes the ones before them.
 
-use crate::domain::{Error, Result, SeedFile, now};
+use std::fmt;
+use std::io::{BufReader, Read};
+
+use chrono::{DateTime, Utc};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
+use tokio::sync::mpsc;
+
+use crate::domain::record::FORMAT;
+use crate::domain::{Change, EdgeRecord, Error, Node, NodeRecord, Result, now};
 use crate::store::Store;
 
 /// King County's *Reimagining public value* programme, built into the binary.
 pub const KING_COUNTY: &str = include_str!("../seed/king-county.json");
+
+/// How many records travel to the store together.
+pub const BATCH: usize = 4_096;
+
+/// How many batches the parser may run ahead of the store.
+const AHEAD: usize = 4;
 
 /// What a load wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,20 +34,223 @@ pub struct Loaded {
 
 /// Loads a seed file's text into the store.
 pub async fn load(store: &Store, text: &str) -> Result<Loaded> {
-    let file = SeedFile::parse(text)?;
-    let loaded = Loaded { nodes: file.nodes.len(), relationships: file.relationships.len() };
-    let (changes, labels) = file.into_changes(now())?;
-    store.apply(changes).await.map_err(|failed| match labels.get(failed.index) {
-        Some(place) => failed.error.within(place),
-        None => failed.error,
-    })?;
-    Ok(loaded)
+    load_reader(store, std::io::Cursor::new(text.to_owned().into_bytes())).await
 }
 
 /// Loads a seed file from disk.
 pub async fn load_file(store: &Store, path: &std::path::Path) -> Result<Loaded> {
-    let text = tokio::fs::read_to_string(path)
-        .await
+    let file = std::fs::File::open(path)
         .map_err(|e| Error::invalid("file", format!("{} cannot be read: {e}", path.display())))?;
-    load(store, &text).await
+    load_reader(store, file).await
+}
+
+/// Loads a seed file from any reader (a file, standard input, a progress-counting wrapper).
+pub async fn load_reader(store: &Store, reader: impl Read + Send + 'static) -> Result<Loaded> {
+    let (batches, received) = mpsc::channel(AHEAD);
+    let now = now();
+    let parser = tokio::task::spawn_blocking(move || Parser::new(batches, now).run(reader));
+    let written = store.import(received).await;
+    let parsed = parser.await.map_err(Error::internal)?;
+    match written {
+        Ok(_) => Ok(Loaded { nodes: parsed.count("nodes"), relationships: parsed.count("relationships") }),
+        // The parser's own error, already naming its record, ended the stream there.
+        Err(failed) if Some(failed.index) == parsed.refused_at => Err(failed.error),
+        Err(failed) => Err(match parsed.place(failed.index) {
+            Some(place) => failed.error.within(&place),
+            None => failed.error,
+        }),
+    }
+}
+
+/// Reads records off the file and sends them on in batches.
+struct Parser {
+    batches: mpsc::Sender<Result<Vec<Change>>>,
+    now: DateTime<Utc>,
+    batch: Vec<Change>,
+    /// How many records were read so far: the index of the next change.
+    count: usize,
+    /// Each array of the file in the order met, with the index of its first change.
+    sections: Vec<(&'static str, usize)>,
+    format: bool,
+    /// The index of the record the parser refused, if it did.
+    refused_at: Option<usize>,
+}
+
+/// What the parser saw, for naming the record behind a change.
+struct Parsed {
+    sections: Vec<(&'static str, usize)>,
+    count: usize,
+    refused_at: Option<usize>,
+}
+
+impl Parsed {
+    /// How many records the file's array of that name held.
+    fn count(&self, name: &str) -> usize {
+        let mut total = 0;
+        for (i, (section, start)) in self.sections.iter().enumerate() {
+            let end = self.sections.get(i + 1).map_or(self.count, |(_, next)| *next);
+            if *section == name {
+                total += end - start;
+            }
+        }
+        total
+    }
+
+    /// The place of the record behind the change at `index`, e.g. `relationships[40]`.
+    fn place(&self, index: usize) -> Option<String> {
+        let (section, start) = self.sections.iter().rev().find(|(_, start)| *start <= index)?;
+        Some(format!("{section}[{}]", index - start))
+    }
+}
+
+/// Why the parser stopped early; the text is for serde only, never shown.
+const STOPPED: &str = "the import stopped";
+
+impl Parser {
+    fn new(batches: mpsc::Sender<Result<Vec<Change>>>, now: DateTime<Utc>) -> Parser {
+        Parser {
+            batches,
+            now,
+            batch: Vec::with_capacity(BATCH),
+            count: 0,
+            sections: Vec::new(),
+            format: false,
+            refused_at: None,
+        }
+    }
+
+    fn run(mut self, reader: impl Read) -> Parsed {
+        let mut json = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, reader));
+        let outcome = (&mut self).deserialize(&mut json).and_then(|()| json.end());
+        match outcome {
+            Ok(()) => {
+                let batch = std::mem::take(&mut self.batch);
+                self.send(batch);
+            }
+            // The store stopped taking batches (it refused one), or the parser refused a record.
+            Err(_) if self.refused_at.is_some() || self.batches.is_closed() => {}
+            Err(e) => self.refuse(Error::invalid("file", e.to_string())),
+        }
+        Parsed { sections: self.sections, count: self.count, refused_at: self.refused_at }
+    }
+
+    /// Sends a batch; false when the store no longer listens.
+    fn send(&mut self, batch: Vec<Change>) -> bool {
+        !batch.is_empty() && self.batches.blocking_send(Ok(batch)).is_ok()
+    }
+
+    /// Ends the stream with the error of the record at `self.count`, after the records before it.
+    fn refuse(&mut self, error: Error) {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() || self.send(batch) {
+            self.refused_at = Some(self.count);
+            let _ = self.batches.blocking_send(Err(error));
+        }
+    }
+
+    /// Takes the next record's change, or its error naming `place`.
+    fn push<E: de::Error>(&mut self, change: Result<Change>, place: impl FnOnce() -> String) -> Result<(), E> {
+        match change {
+            Ok(change) => {
+                self.batch.push(change);
+                self.count += 1;
+                if self.batch.len() >= BATCH {
+                    let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+                    if !self.send(batch) {
+                        return Err(E::custom(STOPPED));
+                    }
+                }
+                Ok(())
+            }
+            Err(error) => {
+                self.refuse(error.within(&place()));
+                Err(E::custom(STOPPED))
+            }
+        }
+    }
+}
+
+const FIELDS: &[&str] = &["format", "nodes", "relationships"];
+
+impl<'de> DeserializeSeed<'de> for &mut Parser {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Parser {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a seed file: an object with format, nodes and relationships")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            match key.as_str() {
+                "format" => {
+                    let format: String = map.next_value()?;
+                    if format != FORMAT {
+                        let error = Error::invalid("format", format!("is `{format}`; this version reads `{FORMAT}`"));
+                        self.refuse(error);
+                        return Err(de::Error::custom(STOPPED));
+                    }
+                    self.format = true;
+                }
+                "nodes" => map.next_value_seed(Records { parser: self, name: "nodes" })?,
+                "relationships" => map.next_value_seed(Records { parser: self, name: "relationships" })?,
+                other => return Err(de::Error::unknown_field(other, FIELDS)),
+            }
+            seen.push(key);
+        }
+        if !self.format {
+            return Err(de::Error::missing_field("format"));
+        }
+        Ok(())
+    }
+}
+
+/// One array of records: `nodes` or `relationships`.
+struct Records<'p> {
+    parser: &'p mut Parser,
+    name: &'static str,
+}
+
+impl<'de> DeserializeSeed<'de> for Records<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a list of {}", self.name)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+        let Records { parser, name } = self;
+        parser.sections.push((name, parser.count));
+        let now = parser.now;
+        for i in 0.. {
+            let change = if name == "nodes" {
+                let Some(record) = seq.next_element::<NodeRecord>()? else { break };
+                Node::from_record(record, now).map(Change::Create)
+            } else {
+                let Some(record) = seq.next_element::<Json>()? else { break };
+                EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).map(Change::Link)
+            };
+            parser.push(change, || format!("{name}[{i}]"))?;
+        }
+        Ok(())
+    }
 }

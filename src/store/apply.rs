@@ -1,5 +1,7 @@
 //! The rules of a change set, written once over a backend's open transaction.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -61,6 +63,7 @@ pub async fn apply_changes(
         Some(actor) => Some(may_change(actor).map_err(|error| Failed { index: 0, error })?),
         None => None,
     };
+    let mut set = ChangeSet::new(now);
     let mut applied = Vec::with_capacity(changes.len());
     for (index, change) in changes.into_iter().enumerate() {
         if let Some(member) = member
@@ -68,11 +71,9 @@ pub async fn apply_changes(
         {
             return Err(Failed { index, error });
         }
-        match apply_one(writer, change, now).await {
-            Ok(done) => applied.push(done),
-            Err(error) => return Err(Failed { index, error }),
-        }
+        set.apply(writer, vec![change], |done| applied.push(done)).await?;
     }
+    set.finish()?;
     if let (Some(actor), Some(member)) = (actor, member) {
         let entry = audit_entry(actor, member, &applied, now);
         writer.record_audit(&entry).await.map_err(|error| Failed { index: applied.len().saturating_sub(1), error })?;
@@ -188,22 +189,99 @@ fn audit_entry(actor: &Actor, member: &Member, applied: &[Applied], now: DateTim
     }
 }
 
-async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {
-    match change {
-        Change::Create(node) => {
+/// A change set on its way through a transaction: the state its rules keep
+/// from one change to the next, so that a long change set (an import) can be
+/// fed in batches rather than held whole.
+pub struct ChangeSet {
+    now: DateTime<Utc>,
+    /// How many changes were applied so far: the index of the next one.
+    next: usize,
+    /// Organisations that nodes created so far belong to but that do not exist
+    /// (yet), each with the first change that needs it. A change set may create
+    /// an organisation after its nodes; it must have done so before it does
+    /// anything but create nodes, and before it ends.
+    awaiting: HashMap<NodeId, usize>,
+    /// Organisations known to exist. Organisations are never deleted, so what
+    /// was seen once holds for the rest of the change set.
+    owners: HashSet<NodeId>,
+}
+
+impl ChangeSet {
+    pub fn new(now: DateTime<Utc>) -> ChangeSet {
+        ChangeSet { now, next: 0, awaiting: HashMap::new(), owners: HashSet::new() }
+    }
+
+    /// How many changes were applied so far.
+    pub fn applied(&self) -> usize {
+        self.next
+    }
+
+    /// Applies the next changes in order; `keep` receives what each one did.
+    pub async fn apply(
+        &mut self,
+        writer: &mut dyn Writer,
+        changes: Vec<Change>,
+        mut keep: impl FnMut(Applied) + Send,
+    ) -> Result<(), Failed> {
+        for change in changes {
+            let index = self.next;
+            if !matches!(change, Change::Create(_)) {
+                self.check_owners()?;
+            }
+            match self.apply_one(writer, change).await {
+                Ok(done) => keep(done),
+                Err(error) => return Err(Failed { index, error }),
+            }
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// Checks what only the whole change set can tell. The caller commits on `Ok`.
+    pub fn finish(self) -> Result<(), Failed> {
+        self.check_owners()
+    }
+
+    fn check_owners(&self) -> Result<(), Failed> {
+        let Some((owner, &index)) = self.awaiting.iter().min_by_key(|(_, index)| **index) else { return Ok(()) };
+        let organisation = owner.organisation();
+        Err(Failed {
+            index,
+            error: Error::rule(
+                "organisation",
+                "UNKNOWN_ORGANISATION",
+                format!("the organisation `{organisation}` does not exist; create {owner} first"),
+            ),
+        })
+    }
+
+    async fn apply_one(&mut self, w: &mut dyn Writer, change: Change) -> Result<Applied> {
+        if let Change::Create(node) = &change {
             if w.exists(&node.id).await? {
                 return Err(Error::Conflict(format!("a node with the id {} already exists", node.id)));
             }
-            if node.kind() != NodeKind::Organisation {
+            if node.kind() == NodeKind::Organisation {
+                self.awaiting.remove(&node.id);
+                self.owners.insert(node.id.clone());
+            } else {
                 let owner = NodeId::organisation_node(node.organisation())?;
-                if !w.exists(&owner).await? {
-                    return Err(Error::rule(
-                        "organisation",
-                        "UNKNOWN_ORGANISATION",
-                        format!("the organisation `{}` does not exist; create {owner} first", node.organisation()),
-                    ));
+                if !self.owners.contains(&owner) && !self.awaiting.contains_key(&owner) {
+                    if w.exists(&owner).await? {
+                        self.owners.insert(owner);
+                    } else {
+                        self.awaiting.insert(owner, self.next);
+                    }
                 }
             }
+        }
+        apply_one(w, change, self.now).await
+    }
+}
+
+async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {
+    match change {
+        // Its id and its owner were checked by `ChangeSet::apply_one`.
+        Change::Create(node) => {
             w.insert_node(&node).await?;
             Ok(Applied::Created(node))
         }

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 
 pub use access::{ApiToken, AuditEntry, AuditQuery};
-pub use apply::{Failed, Writer, apply_changes};
+pub use apply::{ChangeSet, Failed, Writer, apply_changes};
 pub use location::StoreLocation;
 pub use neo4j::Neo4jOptions;
 pub use traverse::{PathRequest, Paths, Trace, TraceDirection, TraceRequest};
@@ -190,6 +190,18 @@ pub trait GraphStore: Send + Sync + 'static {
     /// How many audit entries an organisation has.
     async fn audit_count(&self, organisation: &str) -> Result<u64>;
 
+    /// Applies a change set that arrives in batches, in one transaction: all of
+    /// it, or none of it. What each change did is not kept, so a change set of
+    /// millions need not fit in memory; the answer is how many were applied.
+    /// This default gathers the batches and applies them as one change set.
+    async fn import(&self, mut batches: ChangeBatches) -> Result<usize, Failed> {
+        let mut changes = Vec::new();
+        while let Some(batch) = next_batch(batches.recv().await, changes.len())? {
+            changes.extend(batch);
+        }
+        self.apply(changes).await.map(|applied| applied.len())
+    }
+
     /// Whether the store holds no node at all.
     async fn is_empty(&self) -> Result<bool>;
 
@@ -214,6 +226,15 @@ pub trait GraphStore: Send + Sync + 'static {
 }
 
 pub type Store = Arc<dyn GraphStore>;
+
+/// A long change set arriving in batches, for [`GraphStore::import`]. An `Err`
+/// ends it and fails the import with that error.
+pub type ChangeBatches = tokio::sync::mpsc::Receiver<Result<Vec<Change>>>;
+
+/// Takes the next batch of an import; a batch that is an error fails it at `index`.
+pub(crate) fn next_batch(batch: Option<Result<Vec<Change>>>, index: usize) -> Result<Option<Vec<Change>>, Failed> {
+    batch.transpose().map_err(|error| Failed { index, error })
+}
 
 /// Opens the store a location names, creating and migrating it when needed.
 /// A Neo4j server is reached with the options of the `PVGRAPH_NEO4J_*`

@@ -370,6 +370,10 @@ impl GraphStore for Neo4jStore {
         Ok(count as u64)
     }
 
+    async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
+        write::import(&self.graph, self.patience, batches, now()).await
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         let rows = self.rows(neo4rs::query("RETURN NOT EXISTS { MATCH (n:Node) } AS empty")).await?;
         rows.first().ok_or_else(|| read::corrupt("no row"))?.get("empty").map_err(read::corrupt)

@@ -29,7 +29,7 @@ use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, corrupt, field_property, id_list}
 use super::search::search_text;
 use super::{db, unavailable};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
-use crate::store::{AuditEntry, Failed, Writer, apply_changes};
+use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, Writer, apply_changes, next_batch};
 
 /// How many queued nodes or relationships one statement writes at most.
 const BATCH: usize = 1_000;
@@ -42,42 +42,40 @@ pub(super) async fn apply(
     actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
     let last = changes.len().saturating_sub(1);
-    let fail = |index: usize| move |error: Error| Failed { index, error };
-    let txn = tokio::time::timeout(patience, graph.start_txn())
-        .await
-        .map_err(|_| fail(0)(unavailable("no transaction could be started in time")))?
-        .map_err(|e| fail(0)(db(e)))?;
-    let mut writer = Neo4jWriter {
-        txn,
-        known: HashMap::new(),
-        links: HashMap::new(),
-        created: HashSet::new(),
-        new_nodes: Vec::new(),
-        new_edges: Vec::new(),
-    };
+    let mut writer = Neo4jWriter::start(graph, patience).await?;
     let outcome = match writer.prepare(&changes).await {
         Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
-        Err(error) => Err(fail(0)(error)),
+        Err(error) => Err(Failed { index: 0, error }),
     };
-    // The last queued writes belong to the last changes.
-    let outcome = match outcome {
-        Ok(applied) => writer.flush().await.map(|()| applied).map_err(fail(last)),
-        Err(failed) => Err(failed),
-    };
-    match outcome {
-        Ok(applied) => {
-            writer.txn.commit().await.map_err(|e| fail(last)(db(e)))?;
-            Ok(applied)
+    writer.end(outcome, last).await
+}
+
+/// Applies a change set that arrives in batches, in one transaction. Each
+/// batch is read up front and written out before the next, and what the
+/// writer knew of it is then forgotten, so memory holds one batch at a time.
+pub(super) async fn import(
+    graph: &Graph,
+    patience: Duration,
+    mut batches: ChangeBatches,
+    now: DateTime<Utc>,
+) -> Result<usize, Failed> {
+    let mut writer = Neo4jWriter::start(graph, patience).await?;
+    let mut set = ChangeSet::new(now);
+    let outcome = async {
+        while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
+            let at = |index: usize| move |error: Error| Failed { index, error };
+            writer.prepare(&batch).await.map_err(at(set.applied()))?;
+            set.apply(&mut writer, batch, |_| {}).await?;
+            writer.flush().await.map_err(at(set.applied().saturating_sub(1)))?;
+            writer.forget();
         }
-        Err(failed) => {
-            // After a failed statement the server has already ended the
-            // transaction and ignores the rollback; either way nothing is kept.
-            if let Err(e) = writer.txn.rollback().await {
-                tracing::debug!(error = %e, "rolling back a failed change set");
-            }
-            Err(failed)
-        }
+        let applied = set.applied();
+        set.finish()?;
+        Ok(applied)
     }
+    .await;
+    let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
+    writer.end(outcome, last).await
 }
 
 type EdgeKey = (NodeId, RelationshipKind, NodeId);
@@ -97,6 +95,60 @@ struct Neo4jWriter {
 }
 
 impl Neo4jWriter {
+    /// Opens the transaction and takes the change lock for the rest of it.
+    async fn start(graph: &Graph, patience: Duration) -> Result<Neo4jWriter, Failed> {
+        let fail = |error: Error| Failed { index: 0, error };
+        let txn = tokio::time::timeout(patience, graph.start_txn())
+            .await
+            .map_err(|_| fail(unavailable("no transaction could be started in time")))?
+            .map_err(|e| fail(db(e)))?;
+        let mut writer = Neo4jWriter {
+            txn,
+            known: HashMap::new(),
+            links: HashMap::new(),
+            created: HashSet::new(),
+            new_nodes: Vec::new(),
+            new_edges: Vec::new(),
+        };
+        writer
+            .run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
+            .await
+            .map_err(fail)?;
+        Ok(writer)
+    }
+
+    /// Writes what is queued and commits when `outcome` is a success, rolls back otherwise.
+    /// `last` is the index of the last change, which the queued writes belong to.
+    async fn end<T>(mut self, outcome: Result<T, Failed>, last: usize) -> Result<T, Failed> {
+        let fail = |error: Error| Failed { index: last, error };
+        let outcome = match outcome {
+            Ok(done) => self.flush().await.map(|()| done).map_err(fail),
+            Err(failed) => Err(failed),
+        };
+        match outcome {
+            Ok(done) => {
+                self.txn.commit().await.map_err(|e| fail(db(e)))?;
+                Ok(done)
+            }
+            Err(failed) => {
+                // After a failed statement the server has already ended the
+                // transaction and ignores the rollback; either way nothing is kept.
+                if let Err(e) = self.txn.rollback().await {
+                    tracing::debug!(error = %e, "rolling back a failed change set");
+                }
+                Err(failed)
+            }
+        }
+    }
+
+    /// Forgets what the writer learnt, once its writes are flushed: what it
+    /// needs again it reads back from the transaction.
+    fn forget(&mut self) {
+        self.known.clear();
+        self.links.clear();
+        self.created.clear();
+    }
+
     async fn rows(&mut self, query: Query) -> Result<Vec<Row>> {
         let mut stream = self.txn.execute(query).await.map_err(db)?;
         let mut rows = Vec::new();
@@ -111,11 +163,8 @@ impl Neo4jWriter {
         Ok(())
     }
 
-    /// Takes the change lock for the rest of the transaction, then reads every
-    /// node and relationship the changes name.
+    /// Reads every node and relationship the changes name.
     async fn prepare(&mut self, changes: &[Change]) -> Result<()> {
-        self.run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
-            .await?;
         let mut ids: Vec<NodeId> = Vec::new();
         let mut keys: Vec<EdgeKey> = Vec::new();
         for change in changes {

@@ -189,6 +189,16 @@ impl GraphStore for SqliteStore {
         self.read(move |c| access::audit_count(c, &organisation)).await
     }
 
+    async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
+        let writer = self.writer.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            write::import(&mut conn, batches, now())
+        })
+        .await;
+        outcome.unwrap_or_else(|e| Err(Failed { index: 0, error: Error::internal(e) }))
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         self.read(|c| c.query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0)).map_err(Error::internal))
             .await

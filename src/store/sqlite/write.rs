@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use super::read::{NODE_COLUMNS, edge_from_row, node_from_row};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, RelationshipKind, Result, timestamp};
-use crate::store::{AuditEntry, Failed, Writer, apply_changes};
+use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, Writer, apply_changes, next_batch};
 
 pub(super) fn apply(
     conn: &mut Connection,
@@ -15,13 +15,45 @@ pub(super) fn apply(
     now: DateTime<Utc>,
     actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
+    // The writer's futures never wait: each step is a synchronous SQLite call.
+    in_transaction(conn, |writer| futures::executor::block_on(apply_changes(writer, changes, now, actor)))
+}
+
+/// Applies a change set that arrives in batches, in one transaction. Into an
+/// empty store, the secondary indexes and the full-text index are set aside and
+/// built once at the end (still inside the transaction): building an index
+/// from a whole table is much cheaper than keeping it up to date row by row.
+pub(super) fn import(conn: &mut Connection, mut batches: ChangeBatches, now: DateTime<Utc>) -> Result<usize, Failed> {
+    in_transaction(conn, |writer| {
+        let at_start = |error: Error| Failed { index: 0, error };
+        let empty: bool = writer
+            .tx
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0))
+            .map_err(|e| at_start(db(e)))?;
+        let set_aside = if empty { derived::set_aside(writer.tx).map_err(at_start)? } else { Vec::new() };
+        let mut set = ChangeSet::new(now);
+        while let Some(batch) = next_batch(batches.blocking_recv(), set.applied())? {
+            // The writer's futures never wait: each step is a synchronous SQLite call.
+            futures::executor::block_on(set.apply(writer, batch, |_| {}))?;
+        }
+        let applied = set.applied();
+        set.finish()?;
+        derived::rebuild(writer.tx, &set_aside).map_err(|error| Failed { index: applied.saturating_sub(1), error })?;
+        Ok(applied)
+    })
+}
+
+/// Runs `work` in one IMMEDIATE transaction, committed only when it succeeds.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    work: impl FnOnce(&mut SqliteWriter) -> Result<T, Failed>,
+) -> Result<T, Failed> {
     let fail = |error: Error| Failed { index: 0, error };
     // IMMEDIATE takes the write lock up front, so reads inside see a stable graph.
     conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| fail(Error::internal(e)))?;
     let mut writer = SqliteWriter { tx: conn };
-    // The writer's futures never wait: each step is a synchronous SQLite call.
-    let outcome = futures::executor::block_on(apply_changes(&mut writer, changes, now, actor))
-        .and_then(|applied| writer.tx.execute_batch("COMMIT").map(|()| applied).map_err(|e| fail(Error::internal(e))));
+    let outcome = work(&mut writer)
+        .and_then(|done| writer.tx.execute_batch("COMMIT").map(|()| done).map_err(|e| fail(Error::internal(e))));
     if outcome.is_err()
         && !writer.tx.is_autocommit()
         && let Err(e) = writer.tx.execute_batch("ROLLBACK")
@@ -29,6 +61,55 @@ pub(super) fn apply(
         tracing::error!(error = %e, "rolling back a failed change set failed");
     }
     outcome
+}
+
+/// What the store derives from its tables and can rebuild from them: the
+/// secondary indexes and the full-text index.
+mod derived {
+    use rusqlite::Connection;
+
+    use super::db;
+    use crate::domain::Result;
+
+    /// Drops the secondary indexes and the triggers that fill the full-text
+    /// index, returning the statements that make them again. The statements come
+    /// from the schema itself, so they stay those of the migrations.
+    pub(super) fn set_aside(tx: &Connection) -> Result<Vec<(String, String)>> {
+        let mut stmt = tx
+            .prepare(
+                "SELECT type, name, sql FROM sqlite_schema
+                 WHERE sql IS NOT NULL AND tbl_name IN ('nodes', 'edges')
+                   AND (type = 'index' OR (type = 'trigger' AND name LIKE 'node_words_%'))
+                 ORDER BY type, name",
+            )
+            .map_err(db)?;
+        let found = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(db)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db)?;
+        let mut remade = Vec::with_capacity(found.len());
+        for (kind, name, sql) in found {
+            // Names come from the schema, never from input.
+            tx.execute_batch(&format!("DROP {} \"{}\"", kind.to_uppercase(), name.replace('"', "\"\""))).map_err(db)?;
+            remade.push((kind, sql));
+        }
+        Ok(remade)
+    }
+
+    /// Fills the full-text index from the nodes as the `node_text` view spells
+    /// them, then makes the indexes and triggers set aside again.
+    pub(super) fn rebuild(tx: &Connection, set_aside: &[(String, String)]) -> Result<()> {
+        if set_aside.is_empty() {
+            return Ok(());
+        }
+        tx.execute_batch("INSERT INTO node_words (rowid, title, body) SELECT seq, title, body FROM node_text")
+            .map_err(db)?;
+        for (_, sql) in set_aside {
+            tx.execute_batch(sql).map_err(db)?;
+        }
+        Ok(())
+    }
 }
 
 /// The open transaction: a connection between BEGIN and COMMIT or ROLLBACK.

@@ -1,0 +1,268 @@
+//! The streaming importer on files far larger than one batch: everything
+//! arrives, in order and without loss; a bad record deep in the file is named
+//! and leaves the store as it was; importing into a store that already holds
+//! a graph checks every record against what is stored.
+
+mod common;
+
+use std::path::Path;
+
+use common::{pvgraph, temp_dir, text};
+use pvgraph::domain::Error;
+use pvgraph::store::{self, Store, StoreLocation};
+use serde_json::{Value, json};
+
+/// Organisations in the large file: about 100 nodes and 270 relationships each,
+/// so the file holds several times `seed::BATCH` records of each kind.
+const ORGANISATIONS: usize = 45;
+
+fn generated(organisations: usize) -> String {
+    let mut out = Vec::new();
+    pvgraph::generate::write(pvgraph::generate::Plan { organisations, seed: 11 }, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+async fn open(db: &Path) -> Store {
+    store::open(&StoreLocation::Sqlite(db.to_owned())).await.expect("the store opens")
+}
+
+fn field_and_reason(error: &Error) -> (String, Option<&'static str>) {
+    match error {
+        Error::Invalid { field, reason, .. } => (field.clone(), *reason),
+        other => panic!("expected an invalid-input error, got {other:?}"),
+    }
+}
+
+/// The indexes and triggers of a SQLite file, by name and text.
+fn schema_objects(db: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_schema WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
+async fn export(db: &Path) -> String {
+    let out = pvgraph(&["export", "--format", "json", "--store", &format!("sqlite://{}", db.display())]).await;
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn a_file_of_many_batches_imports_whole_and_round_trips() {
+    let dir = temp_dir();
+    let text_in = generated(ORGANISATIONS);
+    let file: Value = serde_json::from_str(&text_in).unwrap();
+    let (nodes, relationships) = (file["nodes"].as_array().unwrap(), file["relationships"].as_array().unwrap());
+    assert!(nodes.len() > pvgraph::seed::BATCH, "the test needs more nodes than one batch");
+    assert!(relationships.len() > 2 * pvgraph::seed::BATCH, "the test needs many batches of relationships");
+
+    let path = dir.path().join("generated.json");
+    std::fs::write(&path, &text_in).unwrap();
+    let db = dir.path().join("first.db");
+    let fresh = schema_objects(&{
+        let empty = dir.path().join("empty.db");
+        drop(open(&empty).await);
+        empty
+    });
+    let out = pvgraph(&["import", path.to_str().unwrap(), "--store", &format!("sqlite://{}", db.display())]).await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("imported {} nodes and {} relationships", nodes.len(), relationships.len())),
+        "{said}"
+    );
+
+    // Every node, in the file's order, and every relationship.
+    let exported = export(&db).await;
+    let back: Value = serde_json::from_str(&exported).unwrap();
+    let ids = |list: &Value| list.as_array().unwrap().iter().map(|n| text(&n["id"])).collect::<Vec<_>>();
+    assert_eq!(ids(&back["nodes"]), ids(&file["nodes"]), "the nodes, in the file's order");
+    let ends = |list: &Value| {
+        let mut ends: Vec<(String, String, String)> =
+            list.as_array().unwrap().iter().map(|r| (text(&r["from"]), text(&r["kind"]), text(&r["to"]))).collect();
+        ends.sort();
+        ends
+    };
+    assert_eq!(ends(&back["relationships"]), ends(&file["relationships"]));
+    // Fields survive: the last influence of the file, property for property.
+    let last = relationships.iter().rev().find(|r| r["kind"] == "INFLUENCED").unwrap();
+    let found = back["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["from"] == last["from"] && r["to"] == last["to"] && r["kind"] == "INFLUENCED")
+        .unwrap();
+    for field in ["how", "systemCondition", "on", "strength", "assertion", "contribution"] {
+        assert_eq!(found[field], last[field], "{field}");
+    }
+
+    // The indexes and the full-text index set aside during the import are back, as the migrations made them.
+    assert_eq!(schema_objects(&db), fresh, "the same indexes and triggers as a fresh store");
+    let store = open(&db).await;
+    let hits = store
+        .search(&pvgraph::store::SearchRequest {
+            text: "organisation 44".into(),
+            kinds: vec![],
+            first: 5,
+            audience: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert!(hits.iter().any(|h| h.node.id.as_str() == "org44:organisation:org44"), "{:?}", hits.len());
+    drop(store);
+
+    // A second import of the export writes the very same file.
+    let again = dir.path().join("exported.json");
+    std::fs::write(&again, &exported).unwrap();
+    let second = dir.path().join("second.db");
+    pvgraph(&["import", again.to_str().unwrap(), "--store", &format!("sqlite://{}", second.display())]).await;
+    assert!(export(&second).await == exported, "the round trip changes nothing");
+}
+
+/// The generated file with one record replaced.
+fn with_record(text_in: &str, list: &str, index: usize, record: Value) -> String {
+    let mut file: Value = serde_json::from_str(text_in).unwrap();
+    file[list][index] = record;
+    file.to_string()
+}
+
+#[tokio::test]
+async fn a_bad_record_deep_in_a_large_file_is_named_and_nothing_is_written() {
+    let dir = temp_dir();
+    let text_in = generated(ORGANISATIONS);
+    let file: Value = serde_json::from_str(&text_in).unwrap();
+    let last_node = file["nodes"].as_array().unwrap().len() - 1;
+    let deep = file["relationships"].as_array().unwrap().len() - 10;
+    let store = open(&dir.path().join("pvgraph.db")).await;
+
+    // A record the parser refuses, a node the store refuses (its id is taken),
+    // and relationships the store refuses (a missing end, an early influence).
+    // Node 4,421 is the first barrier of the 45th organisation (100 nodes each).
+    let mut barrier = file["nodes"][4_421].clone();
+    assert!(text(&barrier["id"]).contains(":barrier:"), "{barrier}");
+    barrier["severity"] = json!(9);
+    let duplicate = file["nodes"][7].clone();
+    let missing = json!({ "kind": "UPHOLDS", "from": "org3:principle:principle-1", "to": "org3:value:value-99" });
+    let mut early =
+        file["relationships"].as_array().unwrap().iter().find(|r| r["kind"] == "INFLUENCED").unwrap().clone();
+    early["on"] = json!("2000-01-01");
+    // The generated influences never reach values, so this one is new.
+    early["to"] = json!("org0:value:value-0");
+    let cases = [
+        (with_record(&text_in, "nodes", 4_421, barrier), "nodes[4421].severity".to_owned(), None),
+        (with_record(&text_in, "nodes", last_node, duplicate), format!("nodes[{last_node}]"), Some("CONFLICT")),
+        (with_record(&text_in, "relationships", deep, missing), format!("relationships[{deep}]"), Some("UNKNOWN_NODE")),
+        (
+            with_record(&text_in, "relationships", deep, early),
+            format!("relationships[{deep}].on"),
+            Some("INFLUENCE_BEFORE_LEARNING"),
+        ),
+    ];
+    for (bad, place, reason) in cases {
+        let error = pvgraph::seed::load(&store, &bad).await.expect_err("the bad record is refused");
+        let (field, why) = field_and_reason(&error);
+        assert_eq!(field, place, "{error}");
+        if reason.is_some() {
+            assert_eq!(why, reason, "{error}");
+        }
+        assert!(store.is_empty().await.unwrap(), "{place}: nothing was written");
+    }
+    // The store still takes the good file after the refusals, with its search working.
+    pvgraph::seed::load(&store, &text_in).await.expect("the good file loads");
+    let hits = store
+        .search(&pvgraph::store::SearchRequest {
+            text: "organisation 42".into(),
+            kinds: vec![],
+            first: 5,
+            audience: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert!(hits.iter().any(|h| h.node.id.as_str() == "org42:organisation:org42"));
+}
+
+#[tokio::test]
+async fn a_syntax_error_deep_in_a_large_file_names_its_line_and_writes_nothing() {
+    let dir = temp_dir();
+    let text_in = generated(ORGANISATIONS);
+    // One record per line: break the comma before the 9,000th relationship's line.
+    let lines: Vec<&str> = text_in.lines().collect();
+    let at = lines.iter().position(|l| l.trim() == "\"relationships\": [").unwrap() + 9_000;
+    let mut broken: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    broken[at] = broken[at].trim_end_matches(',').to_owned();
+    let store = open(&dir.path().join("pvgraph.db")).await;
+    let error = pvgraph::seed::load(&store, &broken.join("\n")).await.expect_err("the syntax error is refused");
+    assert!(error.to_string().contains(&format!("line {}", at + 2)), "{error}");
+    assert!(store.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn an_import_into_a_stored_graph_is_checked_against_it_and_leaves_it_unchanged_when_refused() {
+    let dir = temp_dir();
+    let store = open(&dir.path().join("pvgraph.db")).await;
+    pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.unwrap();
+    let before = store.dump().await.unwrap();
+    let load = |nodes: Value, relationships: Value| {
+        let file = json!({ "format": "pvgraph/1", "nodes": nodes, "relationships": relationships }).to_string();
+        let store = store.clone();
+        async move { pvgraph::seed::load(&store, &file).await }
+    };
+
+    // A node whose id is stored already.
+    let taken = load(json!([{ "id": "kc:value:equity", "title": "Equity again" }]), json!([])).await.unwrap_err();
+    assert_eq!(field_and_reason(&taken), ("nodes[0]".to_owned(), Some("CONFLICT")), "{taken}");
+    // A relationship that is stored already.
+    let twice = load(
+        json!([]),
+        json!([{ "kind": "UPHOLDS", "from": "kc:principle:take-the-right-risks", "to": "kc:value:equity" }]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(field_and_reason(&twice), ("relationships[0]".to_owned(), Some("CONFLICT")), "{twice}");
+    // An influence from a stored learning, dated before the learning existed.
+    let early = load(
+        json!([]),
+        json!([{ "kind": "INFLUENCED", "from": "kc:learning:embrace-uncertainty-and-failure",
+                 "to": "kc:value:equity", "how": "SHIFTED_MINDSET", "systemCondition": "MENTAL_MODELS",
+                 "on": "1990-01-01" }]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(field_and_reason(&early), ("relationships[0].on".to_owned(), Some("INFLUENCE_BEFORE_LEARNING")));
+    // A node of an organisation that neither the file nor the store holds: the first such node is named.
+    let orphan = load(
+        json!([{ "id": "kc:value:new", "title": "New" }, { "id": "zz:value:a", "title": "A" },
+               { "id": "zz:value:b", "title": "B" }]),
+        json!([]),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(field_and_reason(&orphan), ("nodes[1].organisation".to_owned(), Some("UNKNOWN_ORGANISATION")));
+    assert_eq!(store.dump().await.unwrap(), before, "no refused import changed the stored graph");
+
+    // A file that adds to the stored graph: a node of a stored organisation, an
+    // organisation listed after its own nodes, and links to stored nodes.
+    load(
+        json!([{ "id": "kc:value:curiosity", "title": "Curiosity" },
+               { "id": "zz:value:care", "title": "Care" },
+               { "id": "zz:organisation:zz", "title": "Zed Council" }]),
+        json!([{ "kind": "UPHOLDS", "from": "kc:principle:take-the-right-risks", "to": "kc:value:curiosity" },
+               { "kind": "HINDERS", "from": "kc:barrier:departmental-silos", "to": "zz:value:care" }]),
+    )
+    .await
+    .expect("the additions load");
+    let (nodes, edges) = store.dump().await.unwrap();
+    assert_eq!((nodes.len(), edges.len()), (before.0.len() + 3, before.1.len() + 2));
+    // The stored graph's indexes were kept up to date row by row: search finds the new node.
+    let hits = store
+        .search(&pvgraph::store::SearchRequest {
+            text: "curiosity".into(),
+            kinds: vec![],
+            first: 5,
+            audience: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert!(hits.iter().any(|h| h.node.id.as_str() == "kc:value:curiosity"));
+}
