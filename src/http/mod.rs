@@ -2,6 +2,7 @@
 //! WebSocket for subscriptions), GraphiQL at `/` and for browsers at
 //! `/graphql`, `/healthz` (alive) and `/readyz` (the store answers).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -21,7 +22,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::graphql::{ChangeFeed, Loaders, PvSchema, prepare};
+use crate::graphql::{ChangeFeed, Loaders, ParsedQueries, PvSchema, prepare};
 use crate::store::Store;
 
 /// The largest request body accepted.
@@ -37,12 +38,14 @@ pub struct AppState {
     pub schema: PvSchema,
     pub store: Store,
     pub feed: ChangeFeed,
+    pub queries: Arc<ParsedQueries>,
 }
 
 impl AppState {
     pub fn new(store: Store) -> AppState {
         let feed = ChangeFeed::default();
-        AppState { schema: crate::graphql::schema(store.clone(), feed.clone()), store, feed }
+        let schema = crate::graphql::schema(store.clone(), feed.clone());
+        AppState { schema, store, feed, queries: Arc::default() }
     }
 }
 
@@ -204,6 +207,6 @@ async fn graphql_get(
 }
 
 async fn execute(state: &AppState, request: async_graphql::Request) -> Response {
-    let request = prepare(request, &state.store);
+    let request = prepare(state.queries.attach(request), &state.store);
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
