@@ -33,7 +33,7 @@ pub use metrics::Metrics;
 pub use pages::EXAMPLES;
 
 use crate::auth::Authenticator;
-use crate::graphql::{ChangeFeed, PvSchema};
+use crate::graphql::{ChangeFeed, ParsedQueries, PvSchema};
 use crate::limits::Limits;
 use crate::store::Store;
 use graphql_http::{MediaType, RawRequest};
@@ -56,6 +56,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: Arc<Limits>,
     pub rate: Option<Arc<limits::RateLimits>>,
+    /// Documents parsed lately, by query text, so a repeated query is not parsed again.
+    pub parsed: Arc<ParsedQueries>,
 }
 
 /// What a server is configured with beyond its store.
@@ -101,6 +103,7 @@ impl AppState {
             auth: Authenticator::new(store.clone()),
             store,
             rate: limits::RateLimits::new(&limits),
+            parsed: Arc::default(),
             limits: Arc::new(limits),
         }
     }
