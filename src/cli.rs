@@ -192,6 +192,52 @@ pub struct ServeArgs {
     pub auth: crate::auth::cli::AuthArgs,
     #[command(flatten)]
     pub limits: crate::limits::Limits,
+    #[command(flatten)]
+    pub partners: PartnerArgs,
+}
+
+/// Partner governments' instances (see docs/federation.md).
+#[derive(clap::Args, Clone, Debug)]
+pub struct PartnerArgs {
+    /// A partner instance, as ORG=URL (its organisation slug and its GraphQL endpoint);
+    /// repeatable. The token it issued to this instance is read from
+    /// PVGRAPH_PARTNER_TOKEN_<ORG>, or from the file PVGRAPH_PARTNER_TOKEN_<ORG>_FILE names.
+    #[arg(long = "partner", env = "PVGRAPH_PARTNERS", value_delimiter = ',', value_name = "ORG=URL")]
+    pub partners: Vec<crate::partner::PartnerSpec>,
+    /// Seconds one request to a partner may take.
+    #[arg(long, env = "PVGRAPH_PARTNER_TIMEOUT", default_value_t = 3.0, value_parser = positive_seconds)]
+    pub partner_timeout: f64,
+    /// Seconds all the partner requests of one API request may take together.
+    #[arg(long, env = "PVGRAPH_PARTNER_DEADLINE", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub partner_deadline: f64,
+}
+
+impl PartnerArgs {
+    /// The partners, with their tokens from the environment; none when none are named. A
+    /// partner whose slug is one of this instance's own organisations is refused.
+    pub async fn partners(
+        &self,
+        store: &crate::store::Store,
+    ) -> anyhow::Result<Option<std::sync::Arc<crate::partner::Partners>>> {
+        use std::time::Duration;
+        if self.partners.is_empty() {
+            return Ok(None);
+        }
+        let mut specs = Vec::new();
+        for spec in &self.partners {
+            let own = crate::domain::NodeId::organisation_node(&spec.organisation)?;
+            if !store.nodes(std::slice::from_ref(&own)).await?.is_empty() {
+                anyhow::bail!("partner {} is an organisation of this instance", spec.organisation);
+            }
+            specs.push((spec.clone(), crate::partner::token_from_env(&spec.organisation)?));
+        }
+        let partners = crate::partner::Partners::new(
+            specs,
+            Duration::from_secs_f64(self.partner_timeout),
+            Duration::from_secs_f64(self.partner_deadline),
+        )?;
+        Ok(Some(std::sync::Arc::new(partners)))
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

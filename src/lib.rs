@@ -11,6 +11,7 @@ pub mod generate;
 pub mod graphql;
 pub mod http;
 pub mod limits;
+pub mod partner;
 pub mod prov;
 pub mod seed;
 pub mod server;

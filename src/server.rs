@@ -40,9 +40,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => PersistedQueries::default(),
     };
-    let state =
+    let partners = args.partners.partners(&store).await?;
+    let mut state =
         AppState::with_options(store.clone(), HttpOptions { queries, limits: args.limits, ..HttpOptions::default() })
             .with_auth(args.auth.authenticator(store)?);
+    if let Some(partners) = partners {
+        tracing::info!(partners = ?partners.organisations(), "reaching into partner instances");
+        state = state.with_partners(partners);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -116,6 +116,12 @@ impl TraceResult {
     async fn truncation(&self) -> &[String] {
         &self.0.truncated
     }
+
+    /// Partners, or some of their nodes, that the trace could not follow into, and why; empty
+    /// when it reached everything it led to.
+    async fn unreachable(&self) -> &[crate::partner::Unreachable] {
+        &self.0.unreachable
+    }
 }
 
 /// One way from one node to another.

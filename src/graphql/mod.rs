@@ -11,6 +11,7 @@ mod links;
 mod loaders;
 mod mutation;
 mod nodes;
+mod partner;
 mod query;
 mod scalars;
 mod subscription;
@@ -28,6 +29,7 @@ pub use subscription::{ChangeFeed, GraphEvent};
 
 use crate::domain::Caller;
 use crate::limits::Limits;
+use crate::partner::{Federated, Partners, Report};
 use crate::store::{Store, Visible};
 
 pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
@@ -57,6 +59,7 @@ pub fn builder(
             .data(feed)
             .data(limits.clone())
             .extension(error::ErrorCodes)
+            .extension(partner::PartnerReport)
             // After ErrorCodes, so that limit refusals get their own code first.
             .extension(limits::CostLimits(std::sync::Arc::new(limits.clone())))
             .limit_depth(limits.max_depth.into())
@@ -72,6 +75,9 @@ pub struct Unfiltered(pub Store);
 /// What one request or WebSocket session needs: its caller, the store as that caller sees it
 /// (`store::Visible`, which shadows the schema's unfiltered store), and its own loaders over
 /// that view, so caches never outlive it nor cross callers.
+///
+/// A WebSocket session reads this instance's data only: a session outlives any deadline that
+/// partner calls could be held to.
 pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
     let visible: Store = std::sync::Arc::new(Visible::new(store.clone(), caller.clone()));
     let mut data = async_graphql::Data::default();
@@ -81,11 +87,24 @@ pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
     data
 }
 
-/// Attaches what one request needs (see `caller_data`).
-pub fn prepare(request: Request, store: &Store, caller: Caller) -> Request {
-    let visible: Store = std::sync::Arc::new(Visible::new(store.clone(), caller.clone()));
-    request.data(Loaders::new(&visible)).data(visible).data(caller)
+/// Attaches what one request needs (see `caller_data`). With partners, the request's view
+/// reaches into them (`partner::Federated`), and notes what it could not reach in a `Report`.
+pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option<&Arc<Partners>>) -> Request {
+    let report = Report::default();
+    let base: Store = match partners {
+        Some(partners) if !partners.is_empty() => {
+            Arc::new(Federated::new(store.clone(), partners.clone(), report.clone()))
+        }
+        _ => store.clone(),
+    };
+    let organisations = partners.map(|p| p.organisations()).unwrap_or_default();
+    let visible: Store = Arc::new(Visible::new(base, caller.clone()));
+    request.data(Loaders::new(&visible)).data(visible).data(caller).data(report).data(PartnerOrgs(organisations))
 }
+
+/// The organisations of this instance's partners, for the rules of a change.
+#[derive(Clone, Debug, Default)]
+pub struct PartnerOrgs(pub Vec<String>);
 
 /// Parsed query documents by their text. Parsing was more than half of the
 /// instructions a small query cost (callgrind, see BENCHMARKS.md), and clients

@@ -30,12 +30,43 @@ fn to_map<T: Serialize>(input: &T) -> Map<String, Json> {
 }
 
 async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> {
+    for change in &changes {
+        if let Change::Link(edge) = change {
+            check_partner_ends(ctx, edge).await?;
+        }
+    }
     let store = ctx.data_unchecked::<Store>();
     let actor = Actor { caller: ctx.data_unchecked::<Caller>().clone(), operation: ctx.field().name().to_owned() };
     let applied = store.apply_as(changes, Some(&actor)).await.map_err(|failed| to_gql(failed.error))?;
     let everything = &ctx.data_unchecked::<super::Unfiltered>().0;
     ctx.data_unchecked::<super::ChangeFeed>().publish(&applied, everything).await;
     Ok(applied)
+}
+
+/// A relationship may point at a partner's node, by id; the partner is the source of truth for
+/// it, so it is asked whether the node is there (as this caller may see it) and, for an influence
+/// of a partner's learning, when the learning began. A partner that cannot be asked refuses the
+/// change rather than let it be stored unchecked.
+async fn check_partner_ends(ctx: &Context<'_>, edge: &crate::domain::Edge) -> Result<()> {
+    let partners = ctx.data_opt::<super::PartnerOrgs>().map(|p| p.0.as_slice()).unwrap_or_default();
+    for end in [&edge.from, &edge.to] {
+        if !partners.iter().any(|p| p == end.organisation()) {
+            continue;
+        }
+        let Some(node) = load_node(ctx, end).await? else {
+            let report = ctx.data_opt::<crate::partner::Report>();
+            return Err(match report.and_then(|r| r.about(end)) {
+                Some(entry) if entry.reason != crate::partner::UnreachableReason::NotShared => {
+                    super::partner::unreachable_error(&entry)
+                }
+                _ => to_gql(crate::domain::Error::no_node(end)),
+            });
+        };
+        if end == &edge.from {
+            crate::domain::check_influence_date(&node, edge).map_err(to_gql)?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates a node of `kind` from a create input's record.

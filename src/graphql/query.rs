@@ -131,6 +131,7 @@ pub struct QueryRoot(
     SourcesQuery,
     super::analysis::AnalysisQuery,
     super::federation::EntityQuery,
+    super::partner::PartnerQuery,
     super::audit::AuditQueries,
 );
 
@@ -142,7 +143,15 @@ impl ByIdQuery {
     /// One node by id, or null when there is none.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<NodeInterface>> {
         let id = NodeId::parse(&id).map_err(to_gql)?;
-        Ok(load_node(ctx, &id).await?.map(wrap))
+        let node = load_node(ctx, &id).await?;
+        // A node of a partner that could not be asked is an error, not a node that is not there.
+        if node.is_none()
+            && let Some(entry) = ctx.data_opt::<crate::partner::Report>().and_then(|r| r.about(&id))
+            && entry.reason != crate::partner::UnreachableReason::NotShared
+        {
+            return Err(super::partner::unreachable_error(&entry));
+        }
+        Ok(node.map(wrap))
     }
 
     /// Several nodes by id, in the order asked, with null where there is none.

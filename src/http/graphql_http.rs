@@ -261,7 +261,8 @@ pub async fn run(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let request = crate::graphql::prepare(state.parsed.attach(request.into_request(query)), &state.store, caller);
+    let request = state.parsed.attach(request.into_request(query));
+    let request = crate::graphql::prepare(request, &state.store, caller, state.partners.as_ref());
     // One still running after `--request-timeout` is dropped (its work is cancelled at the next
     // await) and answered with TIMEOUT.
     match tokio::time::timeout(state.limits.request_timeout(), state.schema.execute(request)).await {

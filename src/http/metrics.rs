@@ -272,6 +272,10 @@ impl GraphStore for TimedStore {
         self.metrics.time("edges", self.inner.edges(ids, direction)).await
     }
 
+    async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        self.metrics.time("foreign_edges", self.inner.foreign_edges(ids, direction)).await
+    }
+
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         self.metrics.time("edges", self.inner.visible_edges(ids, direction, audience)).await
     }

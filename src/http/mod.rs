@@ -58,6 +58,8 @@ pub struct AppState {
     pub rate: Option<Arc<limits::RateLimits>>,
     /// Documents parsed lately, by query text, so a repeated query is not parsed again.
     pub parsed: Arc<ParsedQueries>,
+    /// Other governments' instances that requests may reach into (`--partner`).
+    pub partners: Option<Arc<crate::partner::Partners>>,
 }
 
 /// What a server is configured with beyond its store.
@@ -104,6 +106,7 @@ impl AppState {
             store,
             rate: limits::RateLimits::new(&limits),
             parsed: Arc::default(),
+            partners: None,
             limits: Arc::new(limits),
         }
     }
@@ -115,6 +118,11 @@ impl AppState {
 
     pub fn with_auth(mut self, auth: Authenticator) -> AppState {
         self.auth = auth;
+        self
+    }
+
+    pub fn with_partners(mut self, partners: Arc<crate::partner::Partners>) -> AppState {
+        self.partners = Some(partners);
         self
     }
 }

@@ -162,6 +162,12 @@ pub trait GraphStore: Send + Sync + 'static {
         Ok(edges)
     }
 
+    /// The relationships this instance holds between these nodes and nodes it does not hold
+    /// (partners' nodes, by id), that way; `ids` may name either end.
+    async fn foreign_edges(&self, _ids: &[NodeId], _direction: Direction) -> Result<Vec<Edge>> {
+        Ok(Vec::new())
+    }
+
     /// Applies a change set in one transaction: all of it, or none of it. The server's own
     /// changes (seeding, import, copy): no authorisation, no audit entry.
     async fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, Failed> {

@@ -38,7 +38,7 @@ impl TraceDirection {
         }
     }
 
-    fn reversed(self) -> TraceDirection {
+    pub fn reversed(self) -> TraceDirection {
         match self {
             TraceDirection::Downstream => TraceDirection::Upstream,
             TraceDirection::Upstream => TraceDirection::Downstream,
@@ -52,6 +52,9 @@ impl TraceDirection {
 pub trait Neighbours: Send {
     async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>>;
     async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
+    /// Says how many levels of nodes the walk may still expand, the next lookup's being the
+    /// first, so lookups that reach far (a partner's instance) can fetch ahead.
+    fn reach(&mut self, _levels: u32) {}
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +88,8 @@ pub struct Trace {
     pub truncated: Vec<String>,
     /// The node kinds to list (all, when empty); `nodes` keeps every node so paths stay whole.
     pub kinds: Vec<NodeKind>,
+    /// Partners, or some of their nodes, that the walk could not follow into.
+    pub unreachable: Vec<crate::partner::Unreachable>,
 }
 
 impl Trace {
@@ -120,11 +125,11 @@ impl Trace {
     }
 }
 
-fn visible_node(node: &Node, as_of: Option<NaiveDate>, audience: &Audience) -> bool {
+pub fn visible_node(node: &Node, as_of: Option<NaiveDate>, audience: &Audience) -> bool {
     audience.sees_node(node) && as_of.is_none_or(|day| node.existed_since() <= day)
 }
 
-fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDate>) -> bool {
+pub fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDate>) -> bool {
     let kind_ok = via.is_empty() || via.contains(&edge.kind);
     let date_ok = match (&edge.influence, as_of) {
         (Some(influence), Some(day)) => influence.on <= day,
@@ -169,6 +174,8 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         if frontier.is_empty() {
             break;
         }
+        // This frontier, the levels below it, and the last one's look beyond.
+        store.reach(request.max_depth - depth + 2);
         let mut found: Vec<(Edge, Direction)> = Vec::new();
         for &step in request.direction.steps() {
             for edge in store.edges(&frontier, step).await? {
@@ -223,6 +230,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         // The last step's own relationships: those between reached nodes belong to the answer;
         // those leading further say whether the depth cap, not the graph, ended the walk.
         let mut beyond: Vec<NodeId> = Vec::new();
+        store.reach(1);
         for &step in request.direction.steps() {
             for edge in store.edges(&frontier, step).await? {
                 if !visible_edge(&edge, &request.via, request.as_of) {
@@ -297,6 +305,7 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
         if frontier.is_empty() {
             break;
         }
+        store.reach(request.max_depth - depth + 1);
         let mut found: Vec<(NodeId, NodeId, Edge)> = Vec::new();
         for &step in back.steps() {
             for edge in store.edges(&frontier, step).await? {

@@ -423,12 +423,22 @@ pub async fn ws_next(socket: &mut Socket) -> Option<Value> {
 /// Starts the built binary serving the SQLite file `db` on an ephemeral port, with `args`
 /// added; returns the child (killed when dropped) and its base URL, read from its log.
 pub async fn serve_binary(db: &Path, args: &[&str]) -> (tokio::process::Child, String) {
+    serve_binary_at(db, "127.0.0.1:0", args, &[]).await
+}
+
+/// Like `serve_binary`, listening at `listen`, with `env` added to its environment.
+pub async fn serve_binary_at(
+    db: &Path,
+    listen: &str,
+    args: &[&str],
+    env: &[(String, String)],
+) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     // It accepts the tests' JWTs, as `mutate_at` sends them.
     let secret = db.with_extension("jwt-secret");
     std::fs::write(&secret, TEST_JWT_SECRET).expect("the secret is written");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--store"])
+        .args(["serve", "--listen", listen, "--store"])
         .arg(format!("sqlite://{}", db.display()))
         .arg("--jwt-hs256-secret-file")
         .arg(&secret)
@@ -436,6 +446,7 @@ pub async fn serve_binary(db: &Path, args: &[&str]) -> (tokio::process::Child, S
         .env_remove("PVGRAPH_STORE")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
