@@ -4,6 +4,7 @@
 //! are in memory at a time, never the whole file: a parser thread reads and
 //! checks records while the store writes the ones before them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufReader, Read};
 
@@ -13,7 +14,7 @@ use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
 use crate::domain::record::FORMAT;
-use crate::domain::{Change, EdgeRecord, Error, Node, NodeRecord, Result, now};
+use crate::domain::{Change, EdgeRecord, Error, Node, NodeId, NodeRecord, Result, now};
 use crate::store::Store;
 
 /// King County's *Reimagining public value* programme, built into the binary.
@@ -26,10 +27,25 @@ pub const BATCH: usize = 4_096;
 const AHEAD: usize = 4;
 
 /// What a load wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loaded {
     pub nodes: usize,
     pub relationships: usize,
+    /// The organisations whose nodes this store does not hold but which relationships reach
+    /// (foreign ends, a partner's nodes), each with how many relationships reach it, by name.
+    pub foreign: Vec<(String, usize)>,
+}
+
+/// "74 nodes and 232 relationships", and the foreign organisations reached, if any.
+impl fmt::Display for Loaded {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} nodes and {} relationships", self.nodes, self.relationships)?;
+        for (organisation, count) in &self.foreign {
+            let noun = if *count == 1 { "relationship" } else { "relationships" };
+            write!(f, "; {count} {noun} to nodes of {organisation}, which this instance does not hold")?;
+        }
+        Ok(())
+    }
 }
 
 /// Loads a seed file's text into the store.
@@ -52,7 +68,11 @@ pub async fn load_reader(store: &Store, reader: impl Read + Send + 'static) -> R
     let written = store.import(received).await;
     let parsed = parser.await.map_err(Error::internal)?;
     match written {
-        Ok(_) => Ok(Loaded { nodes: parsed.count("nodes"), relationships: parsed.count("relationships") }),
+        Ok(_) => Ok(Loaded {
+            nodes: parsed.count("nodes"),
+            relationships: parsed.count("relationships"),
+            foreign: foreign(store, &parsed.reached).await?,
+        }),
         // The parser's own error, already naming its record, ended the stream there.
         Err(failed) if Some(failed.index) == parsed.refused_at => Err(failed.error),
         Err(failed) => Err(match parsed.place(failed.index) {
@@ -60,6 +80,13 @@ pub async fn load_reader(store: &Store, reader: impl Read + Send + 'static) -> R
             None => failed.error,
         }),
     }
+}
+
+/// Of the organisations relationships reached, those without a node in the store, with their counts.
+async fn foreign(store: &Store, reached: &BTreeMap<String, usize>) -> Result<Vec<(String, usize)>> {
+    let owners = reached.keys().map(|o| NodeId::organisation_node(o)).collect::<Result<Vec<_>>>()?;
+    let held: Vec<String> = store.nodes(&owners).await?.into_iter().map(|n| n.organisation().to_owned()).collect();
+    Ok(reached.iter().filter(|(o, _)| !held.contains(o)).map(|(o, n)| (o.clone(), *n)).collect())
 }
 
 /// Reads records off the file and sends them on in batches.
@@ -74,6 +101,8 @@ struct Parser {
     format: bool,
     /// The index of the record the parser refused, if it did.
     refused_at: Option<usize>,
+    /// How many relationships reach each organisation (at either end).
+    reached: BTreeMap<String, usize>,
 }
 
 /// What the parser saw, for naming the record behind a change.
@@ -81,6 +110,7 @@ struct Parsed {
     sections: Vec<(&'static str, usize)>,
     count: usize,
     refused_at: Option<usize>,
+    reached: BTreeMap<String, usize>,
 }
 
 impl Parsed {
@@ -116,6 +146,7 @@ impl Parser {
             sections: Vec::new(),
             format: false,
             refused_at: None,
+            reached: BTreeMap::new(),
         }
     }
 
@@ -131,7 +162,7 @@ impl Parser {
             Err(_) if self.refused_at.is_some() || self.batches.is_closed() => {}
             Err(e) => self.refuse(Error::invalid("file", e.to_string())),
         }
-        Parsed { sections: self.sections, count: self.count, refused_at: self.refused_at }
+        Parsed { sections: self.sections, count: self.count, refused_at: self.refused_at, reached: self.reached }
     }
 
     /// Sends a batch; false when the store no longer listens.
@@ -148,10 +179,26 @@ impl Parser {
         }
     }
 
+    /// Counts the organisations a relationship reaches, each once.
+    fn reach(&mut self, change: &Change) {
+        let Change::Link(edge) = change else { return };
+        let ends = [edge.from.organisation(), edge.to.organisation()];
+        let distinct = if ends[0] == ends[1] { &ends[..1] } else { &ends[..] };
+        for organisation in distinct {
+            match self.reached.get_mut(*organisation) {
+                Some(count) => *count += 1,
+                None => {
+                    self.reached.insert((*organisation).to_owned(), 1);
+                }
+            }
+        }
+    }
+
     /// Takes the next record's change, or its error naming `place`.
     fn push<E: de::Error>(&mut self, change: Result<Change>, place: impl FnOnce() -> String) -> Result<(), E> {
         match change {
             Ok(change) => {
+                self.reach(&change);
                 self.batch.push(change);
                 self.count += 1;
                 if self.batch.len() >= BATCH {

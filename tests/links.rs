@@ -273,6 +273,26 @@ async fn links_the_model_does_not_allow_are_refused_and_not_written() {
     }
 }
 
+/// A node of an organisation this instance does not hold may be a relationship's foreign end only
+/// when that organisation is a configured partner. With none configured, such an id is not found,
+/// as ever, whichever way round and through whichever mutation, and nothing is stored.
+#[tokio::test]
+async fn a_link_to_an_organisation_that_is_no_partner_is_not_found() {
+    let dir = temp_dir();
+    let server = small_graph(dir.path()).await;
+    let body =
+        server.gql(LINK, json!({ "i": { "from": G.principle, "kind": "UPHOLDS", "to": "nw:value:open-doors" } })).await;
+    assert_eq!(error(&body)["code"], "NOT_FOUND", "{body:#}");
+    let input = json!({ "from": G.learning, "to": "nw:principle:learn-in-public", "how": "CHANGED_PRACTICE",
+        "systemCondition": "PRACTICES", "on": "2023-01-01" });
+    let body = server.gql(RECORD, json!({ "i": input })).await;
+    assert_eq!(error(&body)["code"], "NOT_FOUND", "{body:#}");
+    let body = server.gql(UNLINK, json!({ "from": G.principle, "kind": "UPHOLDS", "to": "nw:value:open-doors" })).await;
+    assert_eq!(error(&body)["code"], "NOT_FOUND", "{body:#}");
+    assert_eq!(links(&server, G.principle, "").await, BTreeSet::new());
+    assert_eq!(links(&server, G.learning, "").await, BTreeSet::new());
+}
+
 #[tokio::test]
 async fn a_link_to_a_missing_node_is_not_found_and_a_second_link_is_a_conflict() {
     let dir = temp_dir();

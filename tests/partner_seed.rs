@@ -1,7 +1,8 @@
 //! The fictional partner dataset (`seed/northwind.json`) stands on its own,
 //! says it is fictional, and has nodes of every visibility; its links to King
 //! County (`seed/northwind-links.json`) join the two governments' graphs once
-//! both are present, and are refused whole while either is missing.
+//! both are present, are kept with a foreign end (the other government's id)
+//! where only one is, and are refused whole where neither is.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::collections::BTreeSet;
 
 use common::temp_dir;
 use pvgraph::domain::{NodeId, Visibility};
-use pvgraph::store::{self, Store, StoreLocation, TraceDirection, TraceRequest};
+use pvgraph::store::{self, Direction, Store, StoreLocation, TraceDirection, TraceRequest};
 
 const NORTHWIND: &str = include_str!("../seed/northwind.json");
 const LINKS: &str = include_str!("../seed/northwind-links.json");
@@ -92,13 +93,24 @@ async fn the_links_join_the_two_governments_in_both_directions() {
 }
 
 #[tokio::test]
-async fn the_links_wait_for_both_datasets_and_a_refused_file_writes_nothing() {
+async fn beside_one_dataset_the_links_keep_a_foreign_end_and_without_either_they_are_refused_whole() {
     let dir = temp_dir();
     let store = store_with(&dir, &[NORTHWIND]).await;
     let before = store.dump().await.unwrap().1.len();
-    let error = pvgraph::seed::load(&store, LINKS).await.expect_err("King County's nodes are missing");
-    assert!(error.to_string().contains("no node has the id kc:"), "{error}");
-    assert_eq!(store.dump().await.unwrap().1.len(), before, "nothing was written");
+    let loaded = pvgraph::seed::load(&store, LINKS).await.expect("the links load beside Northwind alone");
+    assert_eq!(loaded.foreign, [("kc".to_owned(), loaded.relationships)], "every link reaches King County");
+    assert_eq!(store.dump().await.unwrap().1.len(), before + loaded.relationships);
+    let into_kc = store.edges(&[NodeId::parse("kc:principle:take-the-right-risks").unwrap()], Direction::In).await;
+    let from: Vec<String> = into_kc.unwrap().iter().map(|e| e.from.to_string()).collect();
+    assert_eq!(from, ["northwind:experiment:risk-review-pilot"]);
+    assert!(store.nodes(&[NodeId::parse("kc:principle:take-the-right-risks").unwrap()]).await.unwrap().is_empty());
+
+    let empty = store::open(&StoreLocation::Sqlite(dir.path().join("empty.db"))).await.unwrap();
+    let error = pvgraph::seed::load(&empty, LINKS).await.expect_err("no link has an end in an empty store");
+    let no_local_end = matches!(error, pvgraph::domain::Error::Invalid { reason: Some("NO_LOCAL_END"), .. });
+    assert!(no_local_end, "{error:?}");
+    assert!(error.to_string().contains("relationships[0]"), "{error}");
+    assert!(empty.dump().await.unwrap().1.is_empty(), "nothing was written");
 }
 
 /// The README's cross-government trace, as an analyst would paste it.

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pvgraph::domain::{
-    Applied, Change, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, NodePatch, RelationshipKind, SeedFile,
+    Actor, Applied, Audience, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodeKind, NodePatch,
+    RelationshipKind, Role, SeedFile,
 };
 use pvgraph::store::{
     self, Direction, FieldTest, ListQuery, Neo4jOptions, NodeFilter, OrderField, PathRequest, Position, SearchRequest,
@@ -116,6 +117,11 @@ macro_rules! suite {
             copy_round_trip_loses_nothing,
             concurrent_change_sets_are_serialised,
             ping_answers,
+            foreign_edges_read_both_ways,
+            foreign_edges_follow_the_rules,
+            foreign_edges_are_removed_with_their_local_node,
+            foreign_edges_obey_the_actor,
+            foreign_edges_survive_dump_import_and_copy,
         );)+
     };
 }
@@ -1140,5 +1146,272 @@ mod checks {
         // The copy searches like the original.
         let search = SearchRequest { text: "risks".into(), kinds: vec![], first: 3, audience: Default::default() };
         assert_eq!(store.search(&search).await.unwrap()[0].node.id, origin.search(&search).await.unwrap()[0].node.id);
+    }
+
+    // -----------------------------------------------------------------------
+    // Relationships with a foreign end: a node of a partner (`nw`), which this
+    // store names by id and never holds.
+    // -----------------------------------------------------------------------
+
+    /// An influence of the test organisation's learning on a partner's principle.
+    fn influence_abroad() -> Edge {
+        edge(json!({
+            "kind": "INFLUENCED", "from": "t:learning:l", "to": "nw:principle:x", "how": "REVISED_PRINCIPLE",
+            "systemCondition": "MENTAL_MODELS", "on": "2024-03-04", "strength": "STRONG", "assertion": "SOURCED",
+            "sources": ["t:source:s"]
+        }))
+    }
+
+    /// An influence of a partner's learning on the test organisation's principle. Its date is
+    /// before the local learning's, which the store cannot check for a foreign learning.
+    fn influence_from_abroad() -> Edge {
+        edge(json!({
+            "kind": "INFLUENCED", "from": "nw:learning:y", "to": "t:principle:p", "how": "SHIFTED_MINDSET",
+            "systemCondition": "RELATIONSHIPS", "on": "1999-01-01", "strength": "WEAK", "assertion": "INFERRED"
+        }))
+    }
+
+    fn upholds_abroad() -> Edge {
+        edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "nw:value:w"}))
+    }
+
+    /// The small graph and three relationships with a foreign end, both ways.
+    async fn with_foreign_edges(store: &Store) {
+        store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        let links = [influence_abroad(), influence_from_abroad(), upholds_abroad()];
+        let applied =
+            store.apply(links.iter().cloned().map(Change::Link).collect()).await.map_err(|f| f.error).unwrap();
+        assert_eq!(applied.len(), 3);
+    }
+
+    async fn edges_of(store: &Store, at: &str, direction: Direction) -> Vec<String> {
+        sorted_edges(&store.edges(&[id(at)], direction).await.unwrap())
+    }
+
+    /// How many foreign stubs a Neo4j store holds (`None` on other backends).
+    async fn neo4j_stubs(store: &Store) -> Option<i64> {
+        let uri = neo4j_uri().filter(|_| store.backend() == "neo4j")?;
+        let options = neo4j_options();
+        let config = neo4rs::ConfigBuilder::default().uri(uri.as_str()).user(options.user).password(options.password);
+        let graph = neo4rs::Graph::connect(config.build().unwrap()).unwrap();
+        let mut rows = graph.execute(neo4rs::query("MATCH (f:ForeignNode) RETURN count(f) AS n")).await.unwrap();
+        rows.next().await.unwrap().map(|row| row.get::<i64>("n").unwrap())
+    }
+
+    pub async fn foreign_edges_read_both_ways(store: &Store) {
+        with_foreign_edges(store).await;
+        // By the local end and by the foreign id, each way.
+        assert_eq!(edges_of(store, "t:learning:l", Direction::Out).await, sorted_edges(&[influence_abroad()]));
+        assert_eq!(edges_of(store, "nw:principle:x", Direction::In).await, sorted_edges(&[influence_abroad()]));
+        assert_eq!(edges_of(store, "nw:learning:y", Direction::Out).await, sorted_edges(&[influence_from_abroad()]));
+        assert_eq!(edges_of(store, "t:principle:p", Direction::In).await, sorted_edges(&[influence_from_abroad()]));
+        assert!(edges_of(store, "nw:principle:x", Direction::Out).await.is_empty());
+        assert!(edges_of(store, "nw:learning:y", Direction::In).await.is_empty());
+        let out_of_p = edges_of(store, "t:principle:p", Direction::Out).await;
+        assert_eq!(out_of_p.len(), 2, "{out_of_p:?}");
+        assert!(out_of_p.contains(&edge_json(&upholds_abroad())));
+        // Several ids at once, local and foreign, find each relationship once.
+        let several = [id("t:learning:l"), id("nw:principle:x"), id("nw:learning:y")];
+        let both = store.edges(&several, Direction::Out).await.unwrap();
+        assert_eq!(sorted_edges(&both), sorted_edges(&[influence_abroad(), influence_from_abroad()]));
+
+        // Foreign ends are no nodes: lists, counts, emptiness and lookups do not see them.
+        assert!(store.nodes(&[id("nw:principle:x"), id("nw:learning:y")]).await.unwrap().is_empty());
+        assert_eq!(store.count(NodeKind::Principle, &NodeFilter::default()).await.unwrap(), 1);
+        let all = store.list(&list(NodeKind::Principle, NodeFilter::default(), OrderField::Id, false)).await.unwrap();
+        assert_eq!(ids(&all), ["t:principle:p"]);
+
+        // Influences across organisations include them, filtered by the ends' organisations.
+        let across = |from: Option<&'static str>, to: Option<&'static str>| async move {
+            sorted_edges(&store.influences_across(from, to, 10).await.unwrap())
+        };
+        assert_eq!(across(None, None).await, sorted_edges(&[influence_abroad(), influence_from_abroad()]));
+        assert_eq!(across(Some("t"), Some("nw")).await, sorted_edges(&[influence_abroad()]));
+        assert_eq!(across(Some("nw"), None).await, sorted_edges(&[influence_from_abroad()]));
+        assert!(across(Some("nw"), Some("nw")).await.is_empty());
+
+        // The local end's visibility alone decides who sees a relationship with a foreign end.
+        store
+            .apply(vec![Change::Update { id: id("t:principle:p"), patch: patch(json!({"visibility": "PRIVATE"})) }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let visible = |at: &'static str, direction, audience: Audience| async move {
+            sorted_edges(&store.visible_edges(&[id(at)], direction, &audience).await.unwrap())
+        };
+        assert_eq!(
+            visible("nw:principle:x", Direction::In, Audience::Public).await,
+            sorted_edges(&[influence_abroad()])
+        );
+        assert!(visible("nw:learning:y", Direction::Out, Audience::Public).await.is_empty());
+        assert!(visible("t:principle:p", Direction::Out, Audience::Member("other".into())).await.is_empty());
+        let own = visible("nw:learning:y", Direction::Out, Audience::Member("t".into())).await;
+        assert_eq!(own, sorted_edges(&[influence_from_abroad()]));
+        // Through a caller's view too, for edges, the dump and influences across organisations.
+        let anonymous: Store = std::sync::Arc::new(store::Visible::new(store.clone(), Caller::Anonymous));
+        assert_eq!(edges_of(&anonymous, "t:learning:l", Direction::Out).await, sorted_edges(&[influence_abroad()]));
+        assert_eq!(sorted_edges(&anonymous.dump().await.unwrap().1), sorted_edges(&[influence_abroad()]));
+        let seen_across = anonymous.influences_across(None, None, 10).await.unwrap();
+        assert_eq!(sorted_edges(&seen_across), sorted_edges(&[influence_abroad()]));
+
+        // Walks stay within this store and do not fail on foreign ends.
+        let trace = store
+            .trace(&TraceRequest {
+                from: id("t:learning:l"),
+                direction: TraceDirection::Both,
+                max_depth: 3,
+                via: vec![],
+                kinds: vec![],
+                as_of: None,
+                audience: Audience::Everything,
+                max_nodes: 100,
+            })
+            .await
+            .unwrap();
+        let reached: Vec<&str> = trace.nodes.iter().map(|(n, _)| n.id.as_str()).collect();
+        assert!(reached.iter().all(|id| id.starts_with("t:")), "{reached:?}");
+        assert!(trace.edges.iter().all(|e| e.from.organisation() == "t" && e.to.organisation() == "t"));
+        let request = |to: &str| PathRequest {
+            from: id("t:principle:p"),
+            to: id(to),
+            direction: TraceDirection::Both,
+            max_depth: 4,
+            via: vec![],
+            first: 10,
+            audience: Audience::Everything,
+        };
+        let paths = store.paths(&request("t:value:v")).await.unwrap();
+        assert_eq!(paths.paths.len(), 1, "{:?}", paths.paths);
+        assert!(paths.nodes.iter().all(|n| n.organisation() == "t"));
+        let abroad = store.paths(&request("nw:value:w")).await;
+        assert!(matches!(abroad, Err(Error::NotFound(_))), "{abroad:?}");
+    }
+
+    pub async fn foreign_edges_follow_the_rules(store: &Store) {
+        with_foreign_edges(store).await;
+        let conflict = |e: &Error| matches!(e, Error::Conflict(_));
+        let not_found = |e: &Error| matches!(e, Error::NotFound(_));
+        // Two foreign ends: the relationship would have no end here.
+        let stranger = edge(json!({"kind": "UPHOLDS", "from": "nw:principle:x", "to": "lake:value:v"}));
+        refused(store, Change::Link(stranger), |e| reason(e) == Some("NO_LOCAL_END")).await;
+        // A missing node of an organisation this store holds is not found, as ever.
+        let missing = edge(json!({"kind": "UPHOLDS", "from": "t:principle:nope", "to": "nw:value:w"}));
+        refused(store, Change::Link(missing), not_found).await;
+        let missing = edge(json!({"kind": "UPHOLDS", "from": "nw:principle:x", "to": "t:value:nope"}));
+        refused(store, Change::Link(missing), not_found).await;
+        // The same relationship twice, either way round.
+        refused(store, Change::Link(upholds_abroad()), conflict).await;
+        refused(store, Change::Link(influence_from_abroad()), conflict).await;
+        // Kinds still decide which ends a relationship may join, foreign or not.
+        let mut wrong = upholds_abroad();
+        wrong.to = id("nw:learning:w");
+        refused(store, Change::Link(wrong), |e| reason(e) == Some("LINK_NOT_ALLOWED")).await;
+        // Sources must be nodes of this store.
+        let mut unsourced = influence_abroad();
+        unsourced.to = id("nw:principle:z");
+        unsourced.influence.as_mut().unwrap().sources = vec![id("nw:source:s")];
+        refused(store, Change::Link(unsourced), |e| reason(e) == Some("UNKNOWN_NODE")).await;
+        // A learning's date is checked against its influences on foreign nodes too.
+        let late = patch(json!({"capturedOn": "2024-03-10"}));
+        refused(store, Change::Update { id: id("t:learning:l"), patch: late }, |e| {
+            reason(e) == Some("INFLUENCE_BEFORE_LEARNING")
+        })
+        .await;
+        // A source that backs an influence on a foreign node stays.
+        refused(store, Change::Delete(id("t:source:s")), conflict).await;
+
+        // Unlink removes exactly that relationship, and only once.
+        let unlink =
+            Change::Unlink { from: id("t:principle:p"), kind: RelationshipKind::Upholds, to: id("nw:value:w") };
+        let applied = store.apply(vec![unlink.clone()]).await.map_err(|f| f.error).unwrap();
+        assert!(matches!(&applied[0], Applied::Unlinked(e) if *e == upholds_abroad()));
+        assert!(edges_of(store, "nw:value:w", Direction::In).await.is_empty());
+        assert_eq!(edges_of(store, "t:principle:p", Direction::Out).await.len(), 1);
+        refused(store, unlink, not_found).await;
+        let from_abroad =
+            Change::Unlink { from: id("nw:learning:y"), kind: RelationshipKind::Influenced, to: id("t:principle:p") };
+        store.apply(vec![from_abroad]).await.map_err(|f| f.error).unwrap();
+        assert!(edges_of(store, "t:principle:p", Direction::In).await.is_empty());
+        // On Neo4j, the stubs of the foreign ends went with their last relationships.
+        if let Some(stubs) = neo4j_stubs(store).await {
+            assert_eq!(stubs, 1, "only nw:principle:x keeps a relationship");
+        }
+    }
+
+    pub async fn foreign_edges_are_removed_with_their_local_node(store: &Store) {
+        with_foreign_edges(store).await;
+        let applied = store.apply(vec![Change::Delete(id("t:principle:p"))]).await.map_err(|f| f.error).unwrap();
+        let Applied::Deleted { edges, .. } = &applied[0] else { panic!("{applied:?}") };
+        let local = edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:v"}));
+        assert_eq!(sorted_edges(edges), sorted_edges(&[influence_from_abroad(), upholds_abroad(), local]));
+        assert!(edges_of(store, "nw:learning:y", Direction::Out).await.is_empty());
+        assert!(edges_of(store, "nw:value:w", Direction::In).await.is_empty());
+        assert_eq!(edges_of(store, "nw:principle:x", Direction::In).await, sorted_edges(&[influence_abroad()]));
+        assert_eq!(sorted_edges(&store.dump().await.unwrap().1), sorted_edges(&[influence_abroad()]));
+        if let Some(stubs) = neo4j_stubs(store).await {
+            assert_eq!(stubs, 1, "only nw:principle:x keeps a relationship");
+        }
+        store.apply(vec![Change::Delete(id("t:learning:l"))]).await.map_err(|f| f.error).unwrap();
+        assert!(store.dump().await.unwrap().1.is_empty());
+        if let Some(stubs) = neo4j_stubs(store).await {
+            assert_eq!(stubs, 0);
+        }
+    }
+
+    pub async fn foreign_edges_obey_the_actor(store: &Store) {
+        store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        let member = |partners: &[&str]| Actor {
+            caller: Caller::Member(Member { organisation: "t".into(), role: Role::Editor, subject: "test".into() }),
+            operation: "link".into(),
+            partners: partners.iter().map(|p| p.to_string()).collect(),
+        };
+        let as_member = |change: Change, partners: &'static [&'static str]| async move {
+            store.apply_as(vec![change], Some(&member(partners))).await.map_err(|f| f.error)
+        };
+        // An organisation that is no partner: its ids are not found, as they always were.
+        let error = as_member(Change::Link(upholds_abroad()), &["lake"]).await.unwrap_err();
+        assert!(matches!(error, Error::NotFound(_)), "{error:?}");
+        // A partner's id may be the far end of a relationship from the member's node…
+        as_member(Change::Link(upholds_abroad()), &["nw"]).await.unwrap();
+        // …but the member changes nothing of the partner's, not even its relationships.
+        let error = as_member(Change::Link(influence_from_abroad()), &["nw"]).await.unwrap_err();
+        assert!(matches!(error, Error::Forbidden(_)), "{error:?}");
+        let unlink = |from: &str, kind, to: &str| Change::Unlink { from: id(from), kind, to: id(to) };
+        store.apply(vec![Change::Link(influence_from_abroad())]).await.map_err(|f| f.error).unwrap();
+        let error = as_member(unlink("nw:learning:y", RelationshipKind::Influenced, "t:principle:p"), &["nw"])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Forbidden(_)), "{error:?}");
+        as_member(unlink("t:principle:p", RelationshipKind::Upholds, "nw:value:w"), &["nw"]).await.unwrap();
+        assert!(edges_of(store, "nw:value:w", Direction::In).await.is_empty());
+        // A member of another organisation may not link from the test organisation's node.
+        let outsider = Actor {
+            caller: Caller::Member(Member { organisation: "u".into(), role: Role::Editor, subject: "u".into() }),
+            operation: "link".into(),
+            partners: vec!["nw".into()],
+        };
+        let error = store.apply_as(vec![Change::Link(upholds_abroad())], Some(&outsider)).await.unwrap_err().error;
+        assert!(matches!(error, Error::Forbidden(_)), "{error:?}");
+    }
+
+    pub async fn foreign_edges_survive_dump_import_and_copy(store: &Store) {
+        with_foreign_edges(store).await;
+        let (nodes, edges) = store.dump().await.unwrap();
+        assert_eq!(edges.len(), 4);
+        // Through the seed format, as `export` and `import` carry it.
+        let dir = tempfile::tempdir().unwrap();
+        let imported = sqlite_store(&dir, "imported.db").await;
+        let text = serde_json::to_string(&SeedFile::from_graph(&nodes, &edges)).unwrap();
+        let loaded = pvgraph::seed::load(&imported, &text).await.expect("the export imports");
+        assert_eq!((loaded.nodes, loaded.relationships), (5, 4));
+        assert_eq!(loaded.foreign, [("nw".to_owned(), 3)]);
+        let summary = loaded.to_string();
+        assert!(summary.ends_with("; 3 relationships to nodes of nw, which this instance does not hold"), "{summary}");
+        assert_eq!(sorted_edges(&imported.dump().await.unwrap().1), sorted_edges(&edges));
+        // Through `copy`, there and back.
+        let copied = sqlite_store(&dir, "copied.db").await;
+        pvgraph::cli::copy(store, &copied).await.expect("the copy works");
+        assert_eq!(sorted_edges(&copied.dump().await.unwrap().1), sorted_edges(&edges));
+        assert_eq!(sorted_nodes(&copied.dump().await.unwrap().0), sorted_nodes(&nodes));
     }
 }

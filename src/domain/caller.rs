@@ -106,7 +106,16 @@ pub struct Actor {
     pub caller: Caller,
     /// The API operation, e.g. `updatePrinciple`.
     pub operation: String,
+    /// Organisations whose ids may be foreign ends in this change set: the
+    /// partners this instance is configured with. A missing node of any other
+    /// organisation is not found, as it always was.
+    pub partners: Vec<String>,
 }
+
+/// The organisations this instance is configured to federate with (their
+/// slugs), handed to the API so that its changes may link to their nodes.
+#[derive(Clone, Debug, Default)]
+pub struct PartnerOrgs(pub Vec<String>);
 
 #[cfg(test)]
 mod tests {

@@ -6,15 +6,17 @@
 //! as a Cypher literal with its quotes and control characters escaped; names
 //! (labels, relationship types, property keys) come from pvgraph's own enums.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use neo4rs::BoltType;
 
-use crate::domain::{Edge, Node};
+use crate::domain::{Edge, Node, NodeId};
 use crate::store::neo4j::{edge_properties, node_properties};
 
 /// The constraints the script relies on for MERGE by id, as the store creates them.
-const CONSTRAINTS: &str = include_str!("../../schema/neo4j/1-constraints.cypher");
+const CONSTRAINTS: [&str; 2] =
+    [include_str!("../../schema/neo4j/1-constraints.cypher"), include_str!("../../schema/neo4j/5-foreign.cypher")];
 
 /// The graph as a Cypher script.
 pub fn cypher(nodes: &[Node], edges: &[Edge]) -> anyhow::Result<String> {
@@ -22,7 +24,7 @@ pub fn cypher(nodes: &[Node], edges: &[Edge]) -> anyhow::Result<String> {
         "// pvgraph export: recreates the graph in Neo4j 5 in the layout pvgraph reads.\n\
          // Run it with cypher-shell (or any client, one statement per line).\n",
     );
-    for statement in statements(CONSTRAINTS) {
+    for statement in CONSTRAINTS.iter().flat_map(|file| statements(file)) {
         writeln!(script, "{statement};")?;
     }
     for node in nodes {
@@ -34,11 +36,26 @@ pub fn cypher(nodes: &[Node], edges: &[Edge]) -> anyhow::Result<String> {
             node.kind().type_name()
         )?;
     }
+    // A foreign end (a partner's node) is the stub the store keeps for it, made before its relationships.
+    let foreign = super::foreign_ends(nodes, edges);
+    for id in &foreign {
+        writeln!(
+            script,
+            "MERGE (f:ForeignNode {{id: {}}}) SET f.organisation = {}, f.kind = {};",
+            string(id.as_str()),
+            string(id.organisation()),
+            string(id.kind().as_str())
+        )?;
+    }
+    let stubs: HashSet<&NodeId> = foreign.into_iter().collect();
+    let label = |id: &NodeId| if stubs.contains(id) { "ForeignNode" } else { "Node" };
     for edge in edges {
         writeln!(
             script,
-            "MATCH (a:Node {{id: {}}}), (b:Node {{id: {}}}) MERGE (a)-[r:{}]->(b) SET r = {};",
+            "MATCH (a:{} {{id: {}}}), (b:{} {{id: {}}}) MERGE (a)-[r:{}]->(b) SET r = {};",
+            label(&edge.from),
             string(edge.from.as_str()),
+            label(&edge.to),
             string(edge.to.as_str()),
             edge.kind.as_str(),
             literal(&edge_properties(edge))

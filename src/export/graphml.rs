@@ -1,7 +1,9 @@
 //! GraphML: one `<node>` per node and one `<edge>` per relationship, each
 //! field of the seed format (and a node's kind and organisation) as a `<data>` element under a typed `<key>`
 //! (`long`, `double`, `boolean` or `string`; lists are written as JSON
-//! text). Written with quick-xml, which escapes every value.
+//! text). Written with quick-xml, which escapes every value. A foreign end of
+//! a relationship is a `<node>` with `foreign` true and only its id, kind and
+//! organisation.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +58,15 @@ pub fn graphml(nodes: &[Node], edges: &[Edge]) -> anyhow::Result<String> {
     for (record, node) in node_records.iter_mut().zip(nodes) {
         record.insert("kind".into(), node.kind().as_str().into());
         record.insert("organisation".into(), node.organisation().into());
+    }
+    // A foreign end is drawn too, so that every edge joins two nodes, with only what its id says.
+    for id in super::foreign_ends(nodes, edges) {
+        let mut record = Map::new();
+        record.insert("id".into(), id.as_str().into());
+        record.insert("kind".into(), id.kind().as_str().into());
+        record.insert("organisation".into(), id.organisation().into());
+        record.insert("foreign".into(), true.into());
+        node_records.push(record);
     }
     let node_keys = keys(node_records.iter(), &["id"]);
     let edge_keys = keys(edge_records.iter(), &["from", "to"]);

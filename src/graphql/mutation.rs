@@ -36,7 +36,11 @@ async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> 
         }
     }
     let store = ctx.data_unchecked::<Store>();
-    let actor = Actor { caller: ctx.data_unchecked::<Caller>().clone(), operation: ctx.field().name().to_owned() };
+    let actor = Actor {
+        caller: ctx.data_unchecked::<Caller>().clone(),
+        operation: ctx.field().name().to_owned(),
+        partners: ctx.data_opt::<crate::domain::PartnerOrgs>().map(|p| p.0.clone()).unwrap_or_default(),
+    };
     let applied = store.apply_as(changes, Some(&actor)).await.map_err(|failed| to_gql(failed.error))?;
     let everything = &ctx.data_unchecked::<super::Unfiltered>().0;
     ctx.data_unchecked::<super::ChangeFeed>().publish(&applied, everything).await;

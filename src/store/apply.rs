@@ -27,7 +27,26 @@ impl From<Failed> for Error {
     }
 }
 
-/// The primitive reads and writes of one open transaction.
+/// The end of a relationship that is a foreign id: a node of another
+/// organisation's instance, which this store names but does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignEnd {
+    From,
+    To,
+}
+
+impl ForeignEnd {
+    /// The relationship's local end, whether it points out of that end, and its foreign end.
+    pub fn split<'a>(self, from: &'a NodeId, to: &'a NodeId) -> (&'a NodeId, bool, &'a NodeId) {
+        match self {
+            ForeignEnd::To => (from, true, to),
+            ForeignEnd::From => (to, false, from),
+        }
+    }
+}
+
+/// The primitive reads and writes of one open transaction. Relationship
+/// methods are told which end, if either, is foreign.
 #[async_trait]
 pub trait Writer: Send {
     async fn node(&mut self, id: &NodeId) -> Result<Option<Node>>;
@@ -37,14 +56,26 @@ pub trait Writer: Send {
     }
     async fn insert_node(&mut self, node: &Node) -> Result<()>;
     async fn replace_node(&mut self, node: &Node) -> Result<()>;
-    /// Removes a node and its relationships, returning those relationships.
+    /// Removes a node and its relationships (those with a foreign end too), returning them.
     async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>>;
-    async fn edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<Option<Edge>>;
-    async fn insert_edge(&mut self, edge: &Edge) -> Result<()>;
-    async fn delete_edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<()>;
-    /// The earliest date of the influences a learning has, if any.
+    async fn edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<Option<Edge>>;
+    async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()>;
+    async fn delete_edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<()>;
+    /// The earliest date of the influences a learning has (on foreign nodes too), if any.
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>>;
-    /// How many influences name this source among their sources.
+    /// How many influences (to foreign nodes too) name this source among their sources.
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64>;
     /// Writes an entry of the audit trail.
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()>;
@@ -52,7 +83,8 @@ pub trait Writer: Send {
 
 /// Applies the changes in order through `writer`. The caller commits on `Ok`
 /// and rolls back on `Err`. With an actor, each change is first checked
-/// against what the actor may do, and an audit entry is written last.
+/// against what the actor may do, only the actor's partners' ids may be
+/// foreign ends, and an audit entry is written last.
 pub async fn apply_changes(
     writer: &mut dyn Writer,
     changes: Vec<Change>,
@@ -64,10 +96,11 @@ pub async fn apply_changes(
         None => None,
     };
     let mut set = ChangeSet::new(now);
+    set.partners = actor.map(|a| a.partners.clone());
     let mut applied = Vec::with_capacity(changes.len());
     for (index, change) in changes.into_iter().enumerate() {
-        if let Some(member) = member
-            && let Err(error) = authorise(writer, member, &change).await
+        if let (Some(member), Some(actor)) = (member, actor)
+            && let Err(error) = authorise(writer, member, &actor.partners, &change).await
         {
             return Err(Failed { index, error });
         }
@@ -94,7 +127,7 @@ fn may_change(actor: &Actor) -> Result<&Member> {
 
 /// Refuses a change the member may not make. A node the member cannot see is
 /// answered exactly as a missing one, so that a refusal reveals nothing.
-async fn authorise(w: &mut dyn Writer, member: &Member, change: &Change) -> Result<()> {
+async fn authorise(w: &mut dyn Writer, member: &Member, partners: &[String], change: &Change) -> Result<()> {
     let audience = Audience::Member(member.organisation.clone());
     match change {
         Change::Create(node) => {
@@ -115,6 +148,7 @@ async fn authorise(w: &mut dyn Writer, member: &Member, change: &Change) -> Resu
         }
         Change::Update { id, .. } | Change::Delete(id) => changeable(w, member, &audience, id).await,
         Change::Link(edge) => {
+            not_foreign(w, member, partners, &edge.from).await?;
             changeable(w, member, &audience, &edge.from).await?;
             seen(w, &audience, &edge.to).await?;
             for source in edge.influence.iter().flat_map(|i| &i.sources) {
@@ -125,9 +159,63 @@ async fn authorise(w: &mut dyn Writer, member: &Member, change: &Change) -> Resu
             Ok(())
         }
         Change::Unlink { from, to, .. } => {
+            not_foreign(w, member, partners, from).await?;
             changeable(w, member, &audience, from).await?;
             seen(w, &audience, to).await.map(|_| ())
         }
+    }
+}
+
+/// A member changes relationships only from its own organisation's nodes; a
+/// foreign id is a partner's node, whose relationships are the partner's.
+async fn not_foreign(w: &mut dyn Writer, member: &Member, partners: &[String], id: &NodeId) -> Result<()> {
+    if place(w, id, Some(partners)).await? != Place::Foreign {
+        return Ok(());
+    }
+    Err(Error::forbidden(format!(
+        "{id} belongs to {}, whose nodes this instance does not hold; a member of {} can link only from its own organisation's nodes",
+        id.organisation(),
+        member.organisation
+    )))
+}
+
+/// Where an end of a relationship is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    Here,
+    /// A foreign id: its organisation has no node in this store, and the change set may name its ids.
+    Foreign,
+    Missing,
+}
+
+/// Where `id` is. `partners` lists the organisations whose ids may be foreign (any, when `None`);
+/// a missing node of any other organisation, or of one this store holds, is missing.
+async fn place(w: &mut dyn Writer, id: &NodeId, partners: Option<&[String]>) -> Result<Place> {
+    if w.exists(id).await? {
+        return Ok(Place::Here);
+    }
+    let organisation = id.organisation();
+    if partners.is_some_and(|p| !p.iter().any(|o| o == organisation)) {
+        return Ok(Place::Missing);
+    }
+    match w.exists(&NodeId::organisation_node(organisation)?).await? {
+        true => Ok(Place::Missing),
+        false => Ok(Place::Foreign),
+    }
+}
+
+/// Which end of a relationship is foreign, from where its ends are; `Err` when both are foreign,
+/// as a relationship needs an end in this store. Missing ends are the caller's to report.
+fn foreign_end(from: Place, to: Place) -> Result<Option<ForeignEnd>> {
+    match (from, to) {
+        (Place::Foreign, Place::Foreign) => Err(Error::rule(
+            "to",
+            "NO_LOCAL_END",
+            "both ends belong to organisations this instance does not hold; a relationship needs one end here",
+        )),
+        (Place::Foreign, _) => Ok(Some(ForeignEnd::From)),
+        (_, Place::Foreign) => Ok(Some(ForeignEnd::To)),
+        _ => Ok(None),
     }
 }
 
@@ -204,11 +292,14 @@ pub struct ChangeSet {
     /// Organisations known to exist. Organisations are never deleted, so what
     /// was seen once holds for the rest of the change set.
     owners: HashSet<NodeId>,
+    /// The organisations whose ids may be foreign ends: an actor's partners,
+    /// or any organisation this store does not hold (`None`: seeding, import, copy).
+    partners: Option<Vec<String>>,
 }
 
 impl ChangeSet {
     pub fn new(now: DateTime<Utc>) -> ChangeSet {
-        ChangeSet { now, next: 0, awaiting: HashMap::new(), owners: HashSet::new() }
+        ChangeSet { now, next: 0, awaiting: HashMap::new(), owners: HashSet::new(), partners: None }
     }
 
     /// How many changes were applied so far.
@@ -274,11 +365,16 @@ impl ChangeSet {
                 }
             }
         }
-        apply_one(w, change, self.now).await
+        apply_one(w, change, self.now, self.partners.as_deref()).await
     }
 }
 
-async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Result<Applied> {
+async fn apply_one(
+    w: &mut dyn Writer,
+    change: Change,
+    now: DateTime<Utc>,
+    partners: Option<&[String]>,
+) -> Result<Applied> {
     match change {
         // Its id and its owner were checked by `ChangeSet::apply_one`.
         Change::Create(node) => {
@@ -323,39 +419,53 @@ async fn apply_one(w: &mut dyn Writer, change: Change, now: DateTime<Utc>) -> Re
             let edges = w.delete_node(&id).await?;
             Ok(Applied::Deleted { node, edges })
         }
-        Change::Link(edge) => {
-            // The edge's own rules hold however it was built, not only when parsed from input.
-            let edge = edge.checked()?;
-            // Only an influence needs its learning read (for its date); other ends need only exist.
-            let learning = match edge.influence {
-                Some(_) => Some(w.node(&edge.from).await?.ok_or_else(|| Error::no_node(&edge.from))?),
-                None if w.exists(&edge.from).await? => None,
-                None => return Err(Error::no_node(&edge.from)),
-            };
-            if !w.exists(&edge.to).await? {
-                return Err(Error::no_node(&edge.to));
-            }
-            if w.edge(&edge.from, edge.kind, &edge.to).await?.is_some() {
-                return Err(Error::Conflict(format!("{} -[{}]-> {} already exists", edge.from, edge.kind, edge.to)));
-            }
-            if let (Some(influence), Some(learning)) = (&edge.influence, &learning) {
-                check_influence_date(learning, &edge)?;
-                for source in &influence.sources {
-                    if !w.exists(source).await? {
-                        return Err(Error::rule("sources", "UNKNOWN_NODE", format!("no node has the id {source}")));
-                    }
-                }
-            }
-            w.insert_edge(&edge).await?;
-            Ok(Applied::Linked(edge))
-        }
+        Change::Link(edge) => link(w, edge, partners).await,
         Change::Unlink { from, kind, to } => {
-            let edge = w
-                .edge(&from, kind, &to)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("there is no relationship {from} -[{kind}]-> {to}")))?;
-            w.delete_edge(&from, kind, &to).await?;
+            let none = || Error::NotFound(format!("there is no relationship {from} -[{kind}]-> {to}"));
+            let ends = (place(w, &from, partners).await?, place(w, &to, partners).await?);
+            if ends.0 == Place::Missing || ends.1 == Place::Missing {
+                return Err(none());
+            }
+            let foreign = foreign_end(ends.0, ends.1).map_err(|_| none())?;
+            let edge = w.edge(&from, kind, &to, foreign).await?.ok_or_else(none)?;
+            w.delete_edge(&from, kind, &to, foreign).await?;
             Ok(Applied::Unlinked(edge))
         }
     }
+}
+
+async fn link(w: &mut dyn Writer, edge: Edge, partners: Option<&[String]>) -> Result<Applied> {
+    // The edge's own rules hold however it was built, not only when parsed from input.
+    let edge = edge.checked()?;
+    // Only an influence needs its learning read (for its date); other ends need only be placed.
+    let learning = match edge.influence {
+        Some(_) => w.node(&edge.from).await?,
+        None => None,
+    };
+    let from = match learning {
+        Some(_) => Place::Here,
+        None => place(w, &edge.from, partners).await?,
+    };
+    if from == Place::Missing {
+        return Err(Error::no_node(&edge.from));
+    }
+    let to = place(w, &edge.to, partners).await?;
+    if to == Place::Missing {
+        return Err(Error::no_node(&edge.to));
+    }
+    let foreign = foreign_end(from, to)?;
+    if w.edge(&edge.from, edge.kind, &edge.to, foreign).await?.is_some() {
+        return Err(Error::Conflict(format!("{} -[{}]-> {} already exists", edge.from, edge.kind, edge.to)));
+    }
+    // A foreign learning's date is its owner's to check, against the partner's answer.
+    if let Some(learning) = &learning {
+        check_influence_date(learning, &edge)?;
+    }
+    for source in edge.influence.iter().flat_map(|i| &i.sources) {
+        if !w.exists(source).await? {
+            return Err(Error::rule("sources", "UNKNOWN_NODE", format!("no node has the id {source}")));
+        }
+    }
+    w.insert_edge(&edge, foreign).await?;
+    Ok(Applied::Linked(edge))
 }

@@ -10,6 +10,7 @@ pub mod sqlite;
 pub mod traverse;
 pub mod visible;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use crate::domain::{
 };
 
 pub use access::{ApiToken, AuditEntry, AuditQuery};
-pub use apply::{ChangeSet, Failed, Writer, apply_changes};
+pub use apply::{ChangeSet, Failed, ForeignEnd, Writer, apply_changes};
 pub use location::StoreLocation;
 pub use neo4j::Neo4jOptions;
 pub use traverse::{PathRequest, Paths, Trace, TraceDirection, TraceRequest};
@@ -146,19 +147,11 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Every relationship leaving (`Out`) or reaching (`In`) any of these nodes.
     async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
 
-    /// Like `edges`, keeping only relationships whose two ends the audience may see. Backends
+    /// Like `edges`, keeping only relationships whose local ends the audience may see. Backends
     /// answer in the same one query; this default asks for the ends separately.
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         let mut edges = self.edges(ids, direction).await?;
-        if *audience == Audience::Everything || edges.is_empty() {
-            return Ok(edges);
-        }
-        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
-        ends.sort();
-        ends.dedup();
-        let seen: std::collections::HashSet<NodeId> =
-            self.nodes(&ends).await?.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect();
-        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
+        retain_visible(self, &mut edges, audience).await?;
         Ok(edges)
     }
 
@@ -211,7 +204,7 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Whether the store holds no node at all.
     async fn is_empty(&self) -> Result<bool>;
 
-    /// Every node and relationship, for export and copying.
+    /// Every node and relationship (those with a foreign end too), for export and copying.
     async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)>;
 
     /// The subgraph reachable from one node.
@@ -223,7 +216,8 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Nodes ranked by how well their words match the text.
     async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>>;
 
-    /// INFLUENCED relationships whose two ends belong to different organisations, oldest first,
+    /// INFLUENCED relationships whose two ends belong to different organisations (a foreign end
+    /// always does), oldest first,
     /// optionally only from learnings of one organisation or into nodes of another.
     async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>>;
 
@@ -232,6 +226,34 @@ pub trait GraphStore: Send + Sync + 'static {
 }
 
 pub type Store = Arc<dyn GraphStore>;
+
+/// Keeps the relationships whose ends the audience may see. An end that is no node here and
+/// whose organisation has no node here is a foreign id: its owner decides who may see it, so
+/// of such a relationship only the local end is checked.
+pub(crate) async fn retain_visible<S: GraphStore + ?Sized>(
+    store: &S,
+    edges: &mut Vec<Edge>,
+    audience: &Audience,
+) -> Result<()> {
+    if *audience == Audience::Everything || edges.is_empty() {
+        return Ok(());
+    }
+    let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+    ends.sort();
+    ends.dedup();
+    let held: HashMap<NodeId, bool> =
+        store.nodes(&ends).await?.into_iter().map(|n| (n.id.clone(), audience.sees_node(&n))).collect();
+    let mut owners: Vec<NodeId> = ends
+        .iter()
+        .filter(|id| !held.contains_key(*id))
+        .map(|id| NodeId::organisation_node(id.organisation()))
+        .collect::<Result<_>>()?;
+    owners.dedup();
+    let local: HashSet<String> = store.nodes(&owners).await?.into_iter().map(|n| n.organisation().to_owned()).collect();
+    let passes = |id: &NodeId| held.get(id).copied().unwrap_or_else(|| !local.contains(id.organisation()));
+    edges.retain(|e| passes(&e.from) && passes(&e.to));
+    Ok(())
+}
 
 /// A long change set arriving in batches, for [`GraphStore::import`]. An `Err`
 /// ends it and fails the import with that error.

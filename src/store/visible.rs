@@ -1,6 +1,6 @@
 //! One caller's view of a store: every read answers with only the nodes the
-//! caller may see, and every relationship only when both its ends are
-//! visible. Lists, counts, search, traces and paths hand the audience to the
+//! caller may see, and every relationship only when its local ends are
+//! visible (a foreign end is its owner's to show or hide). Lists, counts, search, traces and paths hand the audience to the
 //! backend, which filters in its own query (so pages and counts stay right);
 //! the rest is filtered here. Changes carry the caller, so that the backend
 //! authorises them and writes the audit trail in the same transaction.
@@ -68,9 +68,11 @@ impl GraphStore for Visible {
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
-        // The caller is this view's, whatever the actor says; only the operation's name is taken.
+        // The caller is this view's, whatever the actor says; only the operation's name and the
+        // partners are taken.
         let operation = actor.map_or_else(|| "change".to_owned(), |a| a.operation.clone());
-        let actor = Actor { caller: self.caller.clone(), operation };
+        let partners = actor.map(|a| a.partners.clone()).unwrap_or_default();
+        let actor = Actor { caller: self.caller.clone(), operation, partners };
         self.inner.apply_as(changes, Some(&actor)).await
     }
 
@@ -79,10 +81,12 @@ impl GraphStore for Visible {
     }
 
     async fn dump(&self) -> Result<(Vec<Node>, Vec<Edge>)> {
-        let (mut nodes, edges) = self.inner.dump().await?;
+        let (mut nodes, mut edges) = self.inner.dump().await?;
+        // The dump holds every node, so an end not among them is a foreign id, which only its owner hides.
+        let held: HashSet<NodeId> = nodes.iter().map(|n| n.id.clone()).collect();
         nodes.retain(|n| self.audience.sees_node(n));
         let seen: HashSet<&NodeId> = nodes.iter().map(|n| &n.id).collect();
-        let edges = edges.into_iter().filter(|e| seen.contains(&e.from) && seen.contains(&e.to)).collect();
+        edges.retain(|e| [&e.from, &e.to].iter().all(|end| seen.contains(end) || !held.contains(end)));
         Ok((nodes, edges))
     }
 
@@ -107,11 +111,7 @@ impl GraphStore for Visible {
         }
         // Influences across organisations are few; all are read so that hidden ones do not shorten the page.
         let mut edges = self.inner.influences_across(from, to, i64::MAX as usize).await?;
-        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
-        ends.sort();
-        ends.dedup();
-        let seen: HashSet<NodeId> = self.nodes(&ends).await?.into_iter().map(|n| n.id).collect();
-        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
+        super::retain_visible(&*self.inner, &mut edges, &self.audience).await?;
         edges.truncate(limit);
         Ok(edges)
     }

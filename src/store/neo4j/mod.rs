@@ -102,6 +102,7 @@ const SCHEMA: &[(&str, &str)] = &[
     ("2-indexes.cypher", include_str!("../../../schema/neo4j/2-indexes.cypher")),
     ("3-search.cypher", include_str!("../../../schema/neo4j/3-search.cypher")),
     ("4-access.cypher", include_str!("../../../schema/neo4j/4-access.cypher")),
+    ("5-foreign.cypher", include_str!("../../../schema/neo4j/5-foreign.cypher")),
 ];
 
 /// How many rows one Bolt PULL brings back.

@@ -17,6 +17,11 @@
 //! * new nodes and relationships are queued and written in batches
 //!   (`UNWIND`), before any other write or read that could see them, and
 //!   before the commit.
+//!
+//! A relationship's foreign end (a partner's node, see `store::apply`) is a
+//! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
+//! so that nothing that reads local nodes sees it; a stub lives as long as it
+//! has a relationship. Such relationships are rare and written one by one.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -29,7 +34,7 @@ use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, corrupt, field_property, id_list}
 use super::search::search_text;
 use super::{db, unavailable};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
-use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, Writer, apply_changes, next_batch};
+use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Writer, apply_changes, next_batch};
 
 /// How many queued nodes or relationships one statement writes at most.
 const BATCH: usize = 1_000;
@@ -205,10 +210,20 @@ impl Neo4jWriter {
                     ]))
                 })
                 .collect();
+            // Either end may be a foreign stub; each arm seeks both ends by their label's index.
+            let arm = |from: &str, to: &str| {
+                format!(
+                    "MATCH (a:{from} {{id: key.from}})-[r]->(b:{to} {{id: key.to}}) WHERE type(r) = key.kind
+                     RETURN a, r, b"
+                )
+            };
             let query = neo4rs::query(&format!(
                 "UNWIND $keys AS key
-                 MATCH (a:Node {{id: key.from}})-[r]->(b:Node {{id: key.to}}) WHERE type(r) = key.kind
-                 RETURN {EDGE_MAP} AS edge"
+                 CALL (key) {{ {} UNION {} UNION {} }}
+                 RETURN {EDGE_MAP} AS edge",
+                arm("Node", "Node"),
+                arm("Node", "ForeignNode"),
+                arm("ForeignNode", "Node")
             ))
             .param("keys", list);
             let found = super::read::edges(&self.rows(query).await?)?;
@@ -325,6 +340,56 @@ fn edge_key(edge: &Edge) -> EdgeKey {
     (edge.from.clone(), edge.kind, edge.to.clone())
 }
 
+/// Matches the relationship `from -[kind]-> to` as `(a)-[r]->(b)`, then does `then`.
+fn matching_edge(from: &NodeId, kind: RelationshipKind, to: &NodeId, foreign: Option<ForeignEnd>, then: &str) -> Query {
+    let (a, b) = match foreign {
+        None => ("Node", "Node"),
+        Some(ForeignEnd::From) => ("ForeignNode", "Node"),
+        Some(ForeignEnd::To) => ("Node", "ForeignNode"),
+    };
+    neo4rs::query(&format!("MATCH (a:{a} {{id: $from}})-[r]->(b:{b} {{id: $to}}) WHERE type(r) = $kind {then}"))
+        .param("from", from.as_str())
+        .param("kind", kind.as_str())
+        .param("to", to.as_str())
+}
+
+impl Neo4jWriter {
+    /// Writes a relationship with a foreign end at once, making the end's stub when it has none.
+    async fn insert_foreign_edge(&mut self, edge: &Edge, end: ForeignEnd) -> Result<()> {
+        // The local end may still be queued.
+        self.flush().await?;
+        let (local, outgoing, far) = end.split(&edge.from, &edge.to);
+        let arrow = if outgoing { "(l)-[r:KIND]->(f)" } else { "(f)-[r:KIND]->(l)" };
+        // The relationship type is a closed word from the Rust enum.
+        let query = neo4rs::query(&format!(
+            "MATCH (l:Node {{id: $local}})
+             MERGE (f:ForeignNode {{id: $foreign}})
+               ON CREATE SET f.organisation = $organisation, f.kind = $kind
+             CREATE {}
+             SET r = $props",
+            arrow.replace("KIND", edge.kind.as_str())
+        ))
+        .param("local", local.as_str())
+        .param("foreign", far.as_str())
+        .param("organisation", far.organisation())
+        .param("kind", far.kind().as_str())
+        .param("props", edge_properties(edge));
+        self.run(query).await
+    }
+
+    /// Removes the stubs of these foreign ids that no relationship reaches any more.
+    async fn drop_stubs(&mut self, ids: &[&NodeId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+        let query =
+            neo4rs::query("UNWIND $ids AS id MATCH (f:ForeignNode {id: id}) WHERE NOT EXISTS { (f)--() } DELETE f")
+                .param("ids", ids);
+        self.run(query).await
+    }
+}
+
 #[async_trait::async_trait]
 impl Writer for Neo4jWriter {
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
@@ -361,11 +426,14 @@ impl Writer for Neo4jWriter {
 
     async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>> {
         self.flush().await?;
+        // The other end is a node or a foreign stub.
         let query = neo4rs::query(
             "MATCH (n:Node {id: $id})
              WITH n,
-                  [(n)-[r]->(b:Node) | {src: n.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}] AS outs,
-                  [(a:Node)-[r]->(n) | {src: a.id, kind: type(r), dst: n.id, assertion: r.assertion, props: r.props}] AS ins
+                  [(n)-[r]->(b) WHERE b:Node OR b:ForeignNode
+                     | {src: n.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}] AS outs,
+                  [(a)-[r]->(n) WHERE a:Node OR a:ForeignNode
+                     | {src: a.id, kind: type(r), dst: n.id, assertion: r.assertion, props: r.props}] AS ins
              DETACH DELETE n
              RETURN outs, ins",
         )
@@ -394,10 +462,18 @@ impl Writer for Neo4jWriter {
             self.links.insert(edge_key(edge), None);
         }
         self.links.retain(|(from, _, to), _| from != id && to != id);
+        let others: Vec<&NodeId> = edges.iter().map(|e| if &e.from == id { &e.to } else { &e.from }).collect();
+        self.drop_stubs(&others).await?;
         Ok(edges)
     }
 
-    async fn edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<Option<Edge>> {
+    async fn edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<Option<Edge>> {
         let key = (from.clone(), kind, to.clone());
         if let Some(known) = self.links.get(&key) {
             return Ok(known.clone());
@@ -405,31 +481,36 @@ impl Writer for Neo4jWriter {
         if self.created.contains(from) || self.created.contains(to) {
             return Ok(None);
         }
-        let query = neo4rs::query(&format!(
-            "MATCH (a:Node {{id: $from}})-[r]->(b:Node {{id: $to}}) WHERE type(r) = $kind RETURN {EDGE_MAP} AS edge"
-        ))
-        .param("from", from.as_str())
-        .param("kind", kind.as_str())
-        .param("to", to.as_str());
+        let query = matching_edge(from, kind, to, foreign, &format!("RETURN {EDGE_MAP} AS edge"));
         let edge = super::read::edges(&self.rows(query).await?)?.pop();
         self.links.insert(key, edge.clone());
         Ok(edge)
     }
 
-    async fn insert_edge(&mut self, edge: &Edge) -> Result<()> {
+    async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()> {
         self.links.insert(edge_key(edge), Some(edge.clone()));
-        self.new_edges.push(edge.clone());
-        self.maybe_flush().await
+        match foreign {
+            None => {
+                self.new_edges.push(edge.clone());
+                self.maybe_flush().await
+            }
+            Some(end) => self.insert_foreign_edge(edge, end).await,
+        }
     }
 
-    async fn delete_edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<()> {
+    async fn delete_edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<()> {
         self.flush().await?;
-        let query = neo4rs::query("MATCH (a:Node {id: $from})-[r]->(b:Node {id: $to}) WHERE type(r) = $kind DELETE r")
-            .param("from", from.as_str())
-            .param("kind", kind.as_str())
-            .param("to", to.as_str());
-        self.run(query).await?;
+        self.run(matching_edge(from, kind, to, foreign, "DELETE r")).await?;
         self.links.insert((from.clone(), kind, to.clone()), None);
+        if let Some(end) = foreign {
+            self.drop_stubs(&[end.split(from, to).2]).await?;
+        }
         Ok(())
     }
 

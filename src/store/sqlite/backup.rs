@@ -37,9 +37,19 @@ pub struct Copied {
 }
 
 fn counts(conn: &Connection) -> rusqlite::Result<Copied> {
-    conn.query_row("SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)", [], |r| {
-        Ok(Copied { nodes: r.get(0)?, relationships: r.get(1)? })
-    })
+    // Stores written before schema version 4 have no relationships with a foreign end.
+    let foreign: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'foreign_edges')",
+        [],
+        |r| r.get(0),
+    )?;
+    let sql = match foreign {
+        true => {
+            "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges) + (SELECT count(*) FROM foreign_edges)"
+        }
+        false => "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges)",
+    };
+    conn.query_row(sql, [], |r| Ok(Copied { nodes: r.get(0)?, relationships: r.get(1)? }))
 }
 
 fn open_read_only(path: &Path) -> anyhow::Result<Connection> {

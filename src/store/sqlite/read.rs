@@ -13,6 +13,10 @@ use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 pub(super) const NODE_COLUMNS: &str =
     "id, title, description, tags, visibility, assertion, created_at, updated_at, details";
 
+/// A relationship of `foreign_edges` (aliased `f`) as the columns `src, kind, dst, assertion, props`.
+pub(super) const FOREIGN_EDGE_COLUMNS: &str = "CASE f.outgoing WHEN 1 THEN f.local ELSE f.foreign_id END, f.kind,
+     CASE f.outgoing WHEN 1 THEN f.foreign_id ELSE f.local END, f.assertion, f.props";
+
 pub(super) fn id_list(ids: &[NodeId]) -> String {
     Json::Array(ids.iter().map(|id| Json::String(id.to_string())).collect()).to_string()
 }
@@ -85,12 +89,32 @@ pub(super) fn edges(conn: &Connection, ids: &str, direction: Direction) -> Resul
         Direction::Out => "src",
         Direction::In => "dst",
     };
-    let sql =
-        format!("SELECT src, kind, dst, assertion, props FROM edges WHERE {end} IN (SELECT value FROM json_each(?1))");
+    let sql = format!(
+        "SELECT src, kind, dst, assertion, props FROM edges WHERE {end} IN (SELECT value FROM json_each(?1))
+         UNION ALL {}",
+        foreign_edges(direction, "")
+    );
     collect(conn, &sql, &[Sql::Text(ids.to_owned())], edge_from_row)
 }
 
-/// The relationships of `edges` whose two ends an audience may see, in one statement.
+/// The relationships with a foreign end whose `from` (`Out`) or `to` (`In`) is among the ids
+/// of `?1`, local or foreign, and whose local end (aliased `l`) passes `condition`.
+fn foreign_edges(direction: Direction, condition: &str) -> String {
+    // The local end is on the asked side when the relationship points out of it for `Out`.
+    let local_side = match direction {
+        Direction::Out => 1,
+        Direction::In => 0,
+    };
+    format!(
+        "SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f JOIN nodes l ON l.id = f.local
+         WHERE ((f.local IN (SELECT value FROM json_each(?1)) AND f.outgoing = {local_side})
+             OR (f.foreign_id IN (SELECT value FROM json_each(?1)) AND f.outgoing <> {local_side})){condition}"
+    )
+}
+
+/// The relationships of `edges` whose two ends an audience may see, in one statement. Of a
+/// relationship with a foreign end, only the local end is checked: the foreign node is its
+/// owner's to show or not.
 pub(super) fn visible_edges(
     conn: &Connection,
     ids: &str,
@@ -104,10 +128,13 @@ pub(super) fn visible_edges(
     let mut params = vec![Sql::Text(ids.to_owned())];
     let from = audience_condition(audience, "a.", &mut params);
     let to = audience_condition(audience, "b.", &mut params);
+    let local = audience_condition(audience, "l.", &mut params);
     let sql = format!(
         "SELECT e.src, e.kind, e.dst, e.assertion, e.props FROM edges e
          JOIN nodes a ON a.id = e.src JOIN nodes b ON b.id = e.dst
-         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}"
+         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}
+         UNION ALL {}",
+        foreign_edges(direction, &local)
     );
     collect(conn, &sql, &params, edge_from_row)
 }
@@ -223,12 +250,11 @@ pub(super) fn count(conn: &Connection, kind: NodeKind, filter: &NodeFilter) -> R
 
 pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
     let nodes = collect(conn, &format!("SELECT {NODE_COLUMNS} FROM nodes ORDER BY seq"), &[], node_from_row)?;
-    let edges = collect(
-        conn,
-        "SELECT src, kind, dst, assertion, props FROM edges ORDER BY src, kind, dst",
-        &[],
-        edge_from_row,
-    )?;
+    let sql = format!(
+        "SELECT src, kind, dst, assertion, props FROM edges
+         UNION ALL SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f ORDER BY 1, 2, 3"
+    );
+    let edges = collect(conn, &sql, &[], edge_from_row)?;
     Ok((nodes, edges))
 }
 
@@ -313,7 +339,9 @@ pub(super) fn influences_across(
     limit: usize,
 ) -> Result<Vec<Edge>> {
     let sql = format!(
-        "SELECT src, kind, dst, assertion, props FROM edges
+        "SELECT src, kind, dst, assertion, props FROM (
+             SELECT src, kind, dst, assertion, props FROM edges
+             UNION ALL SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f)
          WHERE kind = 'INFLUENCED' AND {src} <> {dst}
            AND (?1 IS NULL OR {src} = ?1) AND (?2 IS NULL OR {dst} = ?2)
          ORDER BY json_extract(props, '$.on'), src, dst LIMIT ?3",

@@ -5,9 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 
-use super::read::{NODE_COLUMNS, edge_from_row, node_from_row};
+use super::read::{FOREIGN_EDGE_COLUMNS, NODE_COLUMNS, edge_from_row, node_from_row};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, RelationshipKind, Result, timestamp};
-use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, Writer, apply_changes, next_batch};
+use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Writer, apply_changes, next_batch};
 
 pub(super) fn apply(
     conn: &mut Connection,
@@ -117,6 +117,28 @@ struct SqliteWriter<'c> {
     tx: &'c mut Connection,
 }
 
+impl SqliteWriter<'_> {
+    /// The relationships a statement of `src, kind, dst, assertion, props` selects.
+    fn edges(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Edge>> {
+        let mut stmt = self.tx.prepare_cached(sql).map_err(db)?;
+        let mut rows = stmt.query(params).map_err(db)?;
+        let mut edges = Vec::new();
+        while let Some(row) = rows.next().map_err(db)? {
+            edges.push(edge_from_row(row)?);
+        }
+        Ok(edges)
+    }
+
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        self.tx.prepare_cached(sql).map_err(db)?.execute(params).map_err(db)?;
+        Ok(())
+    }
+}
+
+/// The key of a relationship with a foreign end, as `foreign_edges` spells it:
+/// local end, whether it points out of it, kind, foreign end.
+const FOREIGN_KEY: &str = "f.local = ?1 AND f.outgoing = ?2 AND f.kind = ?3 AND f.foreign_id = ?4";
+
 fn db(e: rusqlite::Error) -> Error {
     Error::internal(e)
 }
@@ -180,68 +202,91 @@ impl Writer for SqliteWriter<'_> {
     }
 
     async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>> {
-        let mut edges = Vec::new();
-        {
-            let mut stmt = self
-                .tx
-                .prepare_cached(
-                    "SELECT src, kind, dst, assertion, props FROM edges WHERE src = ?1
-                     UNION ALL SELECT src, kind, dst, assertion, props FROM edges WHERE dst = ?1",
-                )
-                .map_err(db)?;
-            let mut rows = stmt.query([id.as_str()]).map_err(db)?;
-            while let Some(row) = rows.next().map_err(db)? {
-                edges.push(edge_from_row(row)?);
-            }
-        }
-        // Foreign keys cascade the node's relationships away with it.
+        let sql = format!(
+            "SELECT src, kind, dst, assertion, props FROM edges WHERE src = ?1
+             UNION ALL SELECT src, kind, dst, assertion, props FROM edges WHERE dst = ?1
+             UNION ALL SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f WHERE f.local = ?1"
+        );
+        let edges = self.edges(&sql, [id.as_str()])?;
+        // Foreign keys cascade the node's relationships away with it, foreign ones too.
         self.tx.execute("DELETE FROM nodes WHERE id = ?1", [id.as_str()]).map_err(db)?;
         Ok(edges)
     }
 
-    async fn edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<Option<Edge>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
+    async fn edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<Option<Edge>> {
+        let found = match foreign {
+            None => self.edges(
                 "SELECT src, kind, dst, assertion, props FROM edges WHERE src = ?1 AND kind = ?2 AND dst = ?3",
-            )
-            .map_err(db)?;
-        let mut rows = stmt.query(params![from.as_str(), kind.as_str(), to.as_str()]).map_err(db)?;
-        match rows.next().map_err(db)? {
-            Some(row) => edge_from_row(row).map(Some),
-            None => Ok(None),
+                params![from.as_str(), kind.as_str(), to.as_str()],
+            )?,
+            Some(end) => {
+                let (local, outgoing, far) = end.split(from, to);
+                self.edges(
+                    &format!("SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f WHERE {FOREIGN_KEY}"),
+                    params![local.as_str(), outgoing, kind.as_str(), far.as_str()],
+                )?
+            }
+        };
+        Ok(found.into_iter().next())
+    }
+
+    async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()> {
+        let mut props = edge.properties();
+        props.remove("assertion");
+        let props = Json::Object(props).to_string();
+        let (kind, assertion) = (edge.kind.as_str(), edge.assertion.as_str());
+        match foreign {
+            None => self.execute(
+                "INSERT INTO edges (src, kind, dst, assertion, props) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![edge.from.as_str(), kind, edge.to.as_str(), assertion, props],
+            ),
+            Some(end) => {
+                let (local, outgoing, far) = end.split(&edge.from, &edge.to);
+                self.execute(
+                    "INSERT INTO foreign_edges (local, outgoing, kind, foreign_id, owner, assertion, props)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![local.as_str(), outgoing, kind, far.as_str(), far.organisation(), assertion, props],
+                )
+            }
         }
     }
 
-    async fn insert_edge(&mut self, edge: &Edge) -> Result<()> {
-        let mut props = edge.properties();
-        props.remove("assertion");
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT INTO edges (src, kind, dst, assertion, props) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .map_err(db)?;
-        stmt.execute(params![
-            edge.from.as_str(),
-            edge.kind.as_str(),
-            edge.to.as_str(),
-            edge.assertion.as_str(),
-            Json::Object(props).to_string()
-        ])
-        .map_err(db)?;
-        Ok(())
-    }
-
-    async fn delete_edge(&mut self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Result<()> {
-        let mut stmt =
-            self.tx.prepare_cached("DELETE FROM edges WHERE src = ?1 AND kind = ?2 AND dst = ?3").map_err(db)?;
-        stmt.execute(params![from.as_str(), kind.as_str(), to.as_str()]).map_err(db)?;
-        Ok(())
+    async fn delete_edge(
+        &mut self,
+        from: &NodeId,
+        kind: RelationshipKind,
+        to: &NodeId,
+        foreign: Option<ForeignEnd>,
+    ) -> Result<()> {
+        match foreign {
+            None => self.execute(
+                "DELETE FROM edges WHERE src = ?1 AND kind = ?2 AND dst = ?3",
+                params![from.as_str(), kind.as_str(), to.as_str()],
+            ),
+            Some(end) => {
+                let (local, outgoing, far) = end.split(from, to);
+                self.execute(
+                    &format!("DELETE FROM foreign_edges AS f WHERE {FOREIGN_KEY}"),
+                    params![local.as_str(), outgoing, kind.as_str(), far.as_str()],
+                )
+            }
+        }
     }
 
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>> {
         let mut stmt = self
             .tx
-            .prepare_cached("SELECT min(json_extract(props, '$.on')) FROM edges WHERE src = ?1 AND kind = 'INFLUENCED'")
+            .prepare_cached(
+                "SELECT min(json_extract(props, '$.on')) FROM (
+                     SELECT props FROM edges WHERE src = ?1 AND kind = 'INFLUENCED'
+                     UNION ALL SELECT props FROM foreign_edges WHERE local = ?1 AND outgoing = 1 AND kind = 'INFLUENCED')",
+            )
             .map_err(db)?;
         let earliest: Option<String> =
             stmt.query_row([learning.as_str()], |r| r.get(0)).optional().map_err(db)?.flatten();
@@ -252,8 +297,10 @@ impl Writer for SqliteWriter<'_> {
         let mut stmt = self
             .tx
             .prepare_cached(
-                "SELECT count(*) FROM edges WHERE kind = 'INFLUENCED'
-                 AND EXISTS (SELECT 1 FROM json_each(props, '$.sources') WHERE value = ?1)",
+                "SELECT count(*) FROM (
+                     SELECT props FROM edges WHERE kind = 'INFLUENCED'
+                     UNION ALL SELECT props FROM foreign_edges WHERE kind = 'INFLUENCED')
+                 WHERE EXISTS (SELECT 1 FROM json_each(props, '$.sources') WHERE value = ?1)",
             )
             .map_err(db)?;
         let n: i64 = stmt.query_row([source.as_str()], |r| r.get(0)).map_err(db)?;
