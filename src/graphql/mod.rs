@@ -99,12 +99,8 @@ pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option
     };
     let organisations = partners.map(|p| p.organisations()).unwrap_or_default();
     let visible: Store = Arc::new(Visible::new(base, caller.clone()));
-    request.data(Loaders::new(&visible)).data(visible).data(caller).data(report).data(PartnerOrgs(organisations))
+    request.data(Loaders::new(&visible)).data(visible).data(caller).data(report).data(crate::domain::PartnerOrgs(organisations))
 }
-
-/// The organisations of this instance's partners, for the rules of a change.
-#[derive(Clone, Debug, Default)]
-pub struct PartnerOrgs(pub Vec<String>);
 
 /// Parsed query documents by their text. Parsing was more than half of the
 /// instructions a small query cost (callgrind, see BENCHMARKS.md), and clients

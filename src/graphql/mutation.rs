@@ -52,7 +52,7 @@ async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> 
 /// of a partner's learning, when the learning began. A partner that cannot be asked refuses the
 /// change rather than let it be stored unchecked.
 async fn check_partner_ends(ctx: &Context<'_>, edge: &crate::domain::Edge) -> Result<()> {
-    let partners = ctx.data_opt::<super::PartnerOrgs>().map(|p| p.0.as_slice()).unwrap_or_default();
+    let partners = ctx.data_opt::<crate::domain::PartnerOrgs>().map(|p| p.0.as_slice()).unwrap_or_default();
     for end in [&edge.from, &edge.to] {
         if !partners.iter().any(|p| p == end.organisation()) {
             continue;

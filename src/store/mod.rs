@@ -10,7 +10,7 @@ pub mod sqlite;
 pub mod traverse;
 pub mod visible;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -147,11 +147,20 @@ pub trait GraphStore: Send + Sync + 'static {
     /// Every relationship leaving (`Out`) or reaching (`In`) any of these nodes.
     async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>>;
 
-    /// Like `edges`, keeping only relationships whose local ends the audience may see. Backends
-    /// answer in the same one query; this default asks for the ends separately.
+    /// Like `edges`, keeping only relationships whose two ends are nodes here that the audience
+    /// may see (so none with a foreign end). Backends answer in the same one query; this default
+    /// asks for the ends separately.
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         let mut edges = self.edges(ids, direction).await?;
-        retain_visible(self, &mut edges, audience).await?;
+        if edges.is_empty() {
+            return Ok(edges);
+        }
+        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+        ends.sort();
+        ends.dedup();
+        let seen: HashSet<NodeId> =
+            self.nodes(&ends).await?.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect();
+        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
         Ok(edges)
     }
 
@@ -226,34 +235,6 @@ pub trait GraphStore: Send + Sync + 'static {
 }
 
 pub type Store = Arc<dyn GraphStore>;
-
-/// Keeps the relationships whose ends the audience may see. An end that is no node here and
-/// whose organisation has no node here is a foreign id: its owner decides who may see it, so
-/// of such a relationship only the local end is checked.
-pub(crate) async fn retain_visible<S: GraphStore + ?Sized>(
-    store: &S,
-    edges: &mut Vec<Edge>,
-    audience: &Audience,
-) -> Result<()> {
-    if *audience == Audience::Everything || edges.is_empty() {
-        return Ok(());
-    }
-    let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
-    ends.sort();
-    ends.dedup();
-    let held: HashMap<NodeId, bool> =
-        store.nodes(&ends).await?.into_iter().map(|n| (n.id.clone(), audience.sees_node(&n))).collect();
-    let mut owners: Vec<NodeId> = ends
-        .iter()
-        .filter(|id| !held.contains_key(*id))
-        .map(|id| NodeId::organisation_node(id.organisation()))
-        .collect::<Result<_>>()?;
-    owners.dedup();
-    let local: HashSet<String> = store.nodes(&owners).await?.into_iter().map(|n| n.organisation().to_owned()).collect();
-    let passes = |id: &NodeId| held.get(id).copied().unwrap_or_else(|| !local.contains(id.organisation()));
-    edges.retain(|e| passes(&e.from) && passes(&e.to));
-    Ok(())
-}
 
 /// A long change set arriving in batches, for [`GraphStore::import`]. An `Err`
 /// ends it and fails the import with that error.

@@ -1,6 +1,8 @@
 //! One caller's view of a store: every read answers with only the nodes the
-//! caller may see, and every relationship only when its local ends are
-//! visible (a foreign end is its owner's to show or hide). Lists, counts, search, traces and paths hand the audience to the
+//! caller may see, and every relationship only when both its ends are
+//! visible (a partner's node only through a view that asks the partner; a
+//! dump keeps this instance's claims about partners' ids, which are its own
+//! data). Lists, counts, search, traces and paths hand the audience to the
 //! backend, which filters in its own query (so pages and counts stay right);
 //! the rest is filtered here. Changes carry the caller, so that the backend
 //! authorises them and writes the audit trail in the same transaction.
@@ -111,7 +113,13 @@ impl GraphStore for Visible {
         }
         // Influences across organisations are few; all are read so that hidden ones do not shorten the page.
         let mut edges = self.inner.influences_across(from, to, i64::MAX as usize).await?;
-        super::retain_visible(&*self.inner, &mut edges, &self.audience).await?;
+        // An end is kept when this caller may see it: a partner's node too, when the view
+        // reaches partners and the partner shares it.
+        let mut ends: Vec<NodeId> = edges.iter().flat_map(|e| [e.from.clone(), e.to.clone()]).collect();
+        ends.sort();
+        ends.dedup();
+        let seen: HashSet<NodeId> = self.nodes(&ends).await?.into_iter().map(|n| n.id).collect();
+        edges.retain(|e| seen.contains(&e.from) && seen.contains(&e.to));
         edges.truncate(limit);
         Ok(edges)
     }

@@ -142,6 +142,14 @@ impl GraphStore for SqliteStore {
         self.read(move |c| read::edges(c, &ids, direction)).await
     }
 
+    async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = read::id_list(ids);
+        self.read(move |c| read::edges_abroad(c, &ids, direction)).await
+    }
+
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -112,9 +112,14 @@ fn foreign_edges(direction: Direction, condition: &str) -> String {
     )
 }
 
-/// The relationships of `edges` whose two ends an audience may see, in one statement. Of a
-/// relationship with a foreign end, only the local end is checked: the foreign node is its
-/// owner's to show or not.
+/// The relationships with a foreign end (see `foreign_edges`) of these ids, that way.
+pub(super) fn edges_abroad(conn: &Connection, ids: &str, direction: Direction) -> Result<Vec<Edge>> {
+    collect(conn, &foreign_edges(direction, ""), &[Sql::Text(ids.to_owned())], edge_from_row)
+}
+
+/// The relationships of `edges` whose two ends an audience may see, in one statement. Those
+/// with a foreign end are not among them: whether its far end may be seen is for its owner to
+/// say (`edges_abroad` reads them, and a request's view across partners asks the owner).
 pub(super) fn visible_edges(
     conn: &Connection,
     ids: &str,
@@ -128,13 +133,10 @@ pub(super) fn visible_edges(
     let mut params = vec![Sql::Text(ids.to_owned())];
     let from = audience_condition(audience, "a.", &mut params);
     let to = audience_condition(audience, "b.", &mut params);
-    let local = audience_condition(audience, "l.", &mut params);
     let sql = format!(
         "SELECT e.src, e.kind, e.dst, e.assertion, e.props FROM edges e
          JOIN nodes a ON a.id = e.src JOIN nodes b ON b.id = e.dst
-         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}
-         UNION ALL {}",
-        foreign_edges(direction, &local)
+         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}"
     );
     collect(conn, &sql, &params, edge_from_row)
 }
