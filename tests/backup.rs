@@ -150,3 +150,40 @@ async fn restore_refuses_files_that_are_not_pvgraph_databases() {
     assert!(!ok);
     assert!(said.contains("neo4j-admin"), "{said}");
 }
+
+/// Relationships with a foreign end (a partner's node, named by id only) are in the backup, are
+/// counted in what it says, and come back with a restore.
+#[tokio::test]
+async fn backup_and_restore_keep_relationships_with_a_foreign_end() {
+    let dir = common::temp_dir();
+    let (db, backup, restored) =
+        (dir.path().join("store.db"), dir.path().join("backup.db"), dir.path().join("restored.db"));
+    let file = dir.path().join("with-partner.json");
+    let links = json!({ "format": "pvgraph/1", "nodes": [
+        { "id": "kc:organisation:kc", "title": "King County" },
+        { "id": "kc:value:openness", "title": "Openness" },
+        { "id": "kc:principle:share", "title": "Share", "statement": "Share what we learn" }
+    ], "relationships": [
+        { "kind": "UPHOLDS", "from": "kc:principle:share", "to": "kc:value:openness" },
+        { "kind": "UPHOLDS", "from": "kc:principle:share", "to": "nw:value:open-doors" },
+        { "kind": "UPHOLDS", "from": "nw:principle:listen", "to": "kc:value:openness" }
+    ] });
+    std::fs::write(&file, links.to_string()).unwrap();
+    let (ok, said) = run(&["import", file.to_str().unwrap(), "--store", &location(&db)]).await;
+    assert!(ok, "the import failed: {said}");
+
+    let (ok, said) = run(&["backup", backup.to_str().unwrap(), "--store", &location(&db)]).await;
+    assert!(ok && said.contains("3 nodes and 3 relationships"), "{said}");
+    let (ok, said) = run(&["restore", backup.to_str().unwrap(), "--store", &location(&restored)]).await;
+    assert!(ok && said.contains("3 nodes and 3 relationships"), "{said}");
+    let graph = export(&restored).await;
+    assert_eq!(graph, export(&db).await);
+    let ends: Vec<(&str, &str)> = graph["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["from"].as_str().unwrap(), r["to"].as_str().unwrap()))
+        .collect();
+    assert!(ends.contains(&("kc:principle:share", "nw:value:open-doors")), "{ends:?}");
+    assert!(ends.contains(&("nw:principle:listen", "kc:value:openness")), "{ends:?}");
+}

@@ -115,20 +115,39 @@ pub(super) fn nodes_query(ids: &[NodeId]) -> Query {
 }
 
 pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audience) -> Query {
-    // Grouped by the given node, then by kind and the other end, as SQLite's
+    // Grouped by the given id, then by kind and the other end, as SQLite's
     // primary key (src, kind, dst) and its index (dst, kind, src) give them.
-    let (pattern, other) = match direction {
-        Direction::Out => ("(a:Node {id: $ids[i]})-[r]->(b:Node)", "b"),
-        Direction::In => ("(a:Node)-[r]->(b:Node {id: $ids[i]})", "a"),
+    // The given id is a node's or a foreign stub's, each found by its own index.
+    let (arms, other) = match direction {
+        Direction::Out => (
+            [
+                "(a:Node {id: $ids[i]})-[r]->(b) WHERE b:Node OR b:ForeignNode",
+                "(a:ForeignNode {id: $ids[i]})-[r]->(b:Node)",
+            ],
+            "b",
+        ),
+        Direction::In => (
+            [
+                "(a)-[r]->(b:Node {id: $ids[i]}) WHERE a:Node OR a:ForeignNode",
+                "(a:Node)-[r]->(b:ForeignNode {id: $ids[i]})",
+            ],
+            "a",
+        ),
     };
+    // Of a relationship with a foreign end, only the local end is the audience's to see.
     let mut params = Params::default();
-    let ends: Vec<String> = ["a", "b"].iter().filter_map(|n| audience_condition(audience, n, &mut params)).collect();
+    let ends: Vec<String> = ["a", "b"]
+        .iter()
+        .filter_map(|n| audience_condition(audience, n, &mut params).map(|c| format!("({n}:ForeignNode OR {c})")))
+        .collect();
     let visible = if ends.is_empty() { String::new() } else { format!(" WHERE {}", ends.join(" AND ")) };
     let text = format!(
         "UNWIND range(0, size($ids) - 1) AS i
-         MATCH {pattern}{visible}
-         WITH i, a, r, b ORDER BY i, type(r), {other}.id
-         RETURN {EDGE_MAP} AS edge"
+         CALL (i) {{ MATCH {} RETURN a, r, b UNION MATCH {} RETURN a, r, b }}
+         WITH i, a, r, b{visible}
+         ORDER BY i, type(r), {other}.id
+         RETURN {EDGE_MAP} AS edge",
+        arms[0], arms[1]
     );
     params.into_query(&text).param("ids", id_list(ids))
 }
@@ -259,19 +278,30 @@ pub(super) fn dump_nodes_query() -> Query {
     neo4rs::query(&format!("MATCH (n:Node) WITH n ORDER BY n.id RETURN n{NODE_MAP} AS node"))
 }
 
-pub(super) fn dump_edges_query() -> Query {
-    neo4rs::query(&format!(
-        "MATCH (a:Node)-[r]->(b:Node) WITH a, r, b ORDER BY a.id, type(r), b.id RETURN {EDGE_MAP} AS edge"
-    ))
+/// Every relationship of a `kind` (any, when empty) as `a, r, b`: between nodes, or between a
+/// node and a foreign stub either way round.
+fn every_edge(kind: &str) -> String {
+    format!(
+        "CALL () {{
+             MATCH (a:Node)-[r{kind}]->(b) WHERE b:Node OR b:ForeignNode RETURN a, r, b
+             UNION ALL MATCH (a:ForeignNode)-[r{kind}]->(b:Node) RETURN a, r, b
+         }}"
+    )
 }
 
+pub(super) fn dump_edges_query() -> Query {
+    neo4rs::query(&format!("{} WITH a, r, b ORDER BY a.id, type(r), b.id RETURN {EDGE_MAP} AS edge", every_edge("")))
+}
+
+/// A stub carries its id's organisation and kind, so it answers as a node would here.
 pub(super) fn influences_across_query(from: Option<&str>, to: Option<&str>, limit: usize) -> Query {
     neo4rs::query(&format!(
-        "MATCH (a:Learning)-[r:INFLUENCED]->(b:Node)
-         WHERE a.organisation <> b.organisation
+        "{}
+         WITH a, r, b WHERE a.organisation <> b.organisation
            AND ($from IS NULL OR a.organisation = $from) AND ($to IS NULL OR b.organisation = $to)
          WITH a, r, b ORDER BY r.on, a.id, b.id LIMIT $limit
-         RETURN {EDGE_MAP} AS edge"
+         RETURN {EDGE_MAP} AS edge",
+        every_edge(":INFLUENCED")
     ))
     .param("from", from)
     .param("to", to)
