@@ -303,12 +303,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let loaded = crate::seed::load_reader(&store, reader).await;
             bar.finish_and_clear();
             let loaded = loaded?;
-            eprintln!(
-                "imported {} nodes and {} relationships from {}",
-                loaded.nodes,
-                loaded.relationships,
-                file.display()
-            );
+            eprintln!("imported {loaded} from {}", file.display());
             Ok(())
         }
         Some(Command::Backup { file, store }) => {

@@ -13,6 +13,8 @@ use pvgraph::domain::{NodeId, Visibility};
 use pvgraph::store::{self, Direction, Store, StoreLocation, TraceDirection, TraceRequest};
 
 const NORTHWIND: &str = include_str!("../seed/northwind.json");
+/// The links each government's instance holds: the claims it makes, from its own nodes.
+const KC_LINKS: &str = include_str!("../seed/kc-links-to-northwind.json");
 const LINKS: &str = include_str!("../seed/northwind-links.json");
 
 async fn store_with(dir: &tempfile::TempDir, seeds: &[&str]) -> Store {
@@ -53,16 +55,19 @@ async fn the_partner_dataset_imports_on_its_own_and_says_it_is_fictional() {
 
 #[tokio::test]
 async fn the_links_join_the_two_governments_in_both_directions() {
-    let file: serde_json::Value = serde_json::from_str(LINKS).expect("the links file is JSON");
-    assert_eq!(file["nodes"], serde_json::json!([]), "the links file holds relationships only");
-    for (i, record) in file["relationships"].as_array().unwrap().iter().enumerate() {
-        let [from, to] = ["from", "to"].map(|end| NodeId::parse(record[end].as_str().unwrap()).unwrap());
-        let ends = BTreeSet::from([owner(&from), owner(&to)]);
-        assert_eq!(ends, BTreeSet::from(["kc", "northwind"]), "relationships[{i}] joins the two governments");
+    for (links, claimant) in [(KC_LINKS, "kc"), (LINKS, "northwind")] {
+        let file: serde_json::Value = serde_json::from_str(links).expect("the links file is JSON");
+        assert_eq!(file["nodes"], serde_json::json!([]), "the links file holds relationships only");
+        for (i, record) in file["relationships"].as_array().unwrap().iter().enumerate() {
+            let [from, to] = ["from", "to"].map(|end| NodeId::parse(record[end].as_str().unwrap()).unwrap());
+            let ends = BTreeSet::from([owner(&from), owner(&to)]);
+            assert_eq!(ends, BTreeSet::from(["kc", "northwind"]), "relationships[{i}] joins the two governments");
+            assert_eq!(owner(&from), claimant, "relationships[{i}] is a claim of the instance that holds it");
+        }
     }
 
     let dir = temp_dir();
-    let store = store_with(&dir, &[pvgraph::seed::KING_COUNTY, NORTHWIND, LINKS]).await;
+    let store = store_with(&dir, &[pvgraph::seed::KING_COUNTY, NORTHWIND, KC_LINKS, LINKS]).await;
     let to_northwind = store.influences_across(Some("kc"), Some("northwind"), 100).await.unwrap();
     let to_kc = store.influences_across(Some("northwind"), Some("kc"), 100).await.unwrap();
     assert_eq!((to_northwind.len(), to_kc.len()), (3, 2), "{to_northwind:?} {to_kc:?}");
@@ -129,7 +134,7 @@ fn readme_trace() -> String {
 async fn the_readme_trace_crosses_into_the_partner_and_back() {
     let dir = temp_dir();
     let server = common::TestServer::empty(dir.path()).await;
-    for seed in [pvgraph::seed::KING_COUNTY, NORTHWIND, LINKS] {
+    for seed in [pvgraph::seed::KING_COUNTY, NORTHWIND, KC_LINKS, LINKS] {
         pvgraph::seed::load(&server.store, seed).await.expect("the seed loads");
     }
     let data = server.data(&readme_trace(), serde_json::json!({})).await;
@@ -142,7 +147,10 @@ async fn the_readme_trace_crosses_into_the_partner_and_back() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["from"]["organisationSlug"].to_string(), e["to"]["organisationSlug"].to_string()))
+        .map(|e| {
+            let owner = |end: &serde_json::Value| format!("{:?}", end.as_str().unwrap().split(':').next().unwrap());
+            (owner(&e["fromId"]), owner(&e["toId"]))
+        })
         .filter(|(from, to)| from != to)
         .collect();
     let expected = [("kc", "northwind"), ("northwind", "kc")].map(|(a, b)| (format!("{a:?}"), format!("{b:?}")));

@@ -147,6 +147,19 @@ async fn a_trace_crosses_into_the_partner_and_back_with_fields_from_both_sides()
     assert!(has("PRODUCED", NORTHWIND_EXPERIMENT, NORTHWIND_LEARNING), "Northwind's own: {trace}");
     assert!(has("INFLUENCED", NORTHWIND_LEARNING, BACK_IN_KC), "Northwind's claim: {trace}");
 
+    // The README's example, as an analyst pastes it into King County's GraphiQL.
+    let readme = include_str!("../README.md")
+        .split("```graphql\n")
+        .map(|block| block.split("```").next().unwrap())
+        .find(|block| block.contains("unreachable {") && block.contains("trace(from:"))
+        .expect("the README shows the cross-government trace");
+    let answer = ask(&pair.kc.url, None, readme, json!({})).await;
+    let trace = &answer["data"]["trace"];
+    assert_eq!(depth_of(trace, NORTHWIND_EXPERIMENT), Some(1), "{answer}");
+    assert_eq!(depth_of(trace, NORTHWIND_LEARNING), Some(2), "{answer}");
+    let titles = trace["nodes"].as_array().unwrap().iter().map(|n| text(&n["node"]["organisation"]["title"]));
+    assert!(titles.clone().any(|t| t.contains("Northwind")) && titles.clone().any(|t| t.contains("King County")));
+
     // And a path search finds the way through Northwind among King County's own.
     let paths = r#"query($from: ID!, $to: ID!) { paths(from: $from, to: $to, maxDepth: 3, via: [INFLUENCED, PRODUCED]) {
         nodes { id } } }"#;

@@ -99,7 +99,12 @@ pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option
     };
     let organisations = partners.map(|p| p.organisations()).unwrap_or_default();
     let visible: Store = Arc::new(Visible::new(base, caller.clone()));
-    request.data(Loaders::new(&visible)).data(visible).data(caller).data(report).data(crate::domain::PartnerOrgs(organisations))
+    request
+        .data(Loaders::new(&visible))
+        .data(visible)
+        .data(caller)
+        .data(report)
+        .data(crate::domain::PartnerOrgs(organisations))
 }
 
 /// Parsed query documents by their text. Parsing was more than half of the

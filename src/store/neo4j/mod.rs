@@ -328,14 +328,21 @@ impl GraphStore for Neo4jStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything)).await?)
+        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::All)).await?)
     }
 
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction, audience)).await?)
+        read::edges(&self.rows(read::edges_query(ids, direction, audience, read::Reach::Local)).await?)
+    }
+
+    async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::Abroad)).await?)
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {

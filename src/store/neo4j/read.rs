@@ -114,40 +114,53 @@ pub(super) fn nodes_query(ids: &[NodeId]) -> Query {
     .param("ids", id_list(ids))
 }
 
-pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audience) -> Query {
+/// Which relationships an edge lookup reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// Those between two nodes of this store (which an audience's view reads).
+    Local,
+    /// Those with one foreign end (a `:ForeignNode` stub), by the local end or the foreign id.
+    Abroad,
+    /// Both.
+    All,
+}
+
+pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audience, reach: Reach) -> Query {
     // Grouped by the given id, then by kind and the other end, as SQLite's
     // primary key (src, kind, dst) and its index (dst, kind, src) give them.
-    // The given id is a node's or a foreign stub's, each found by its own index.
-    let (arms, other) = match direction {
+    // A stub is found by its own label's index, so each arm seeks one index.
+    let (local, abroad, other): (&str, [&str; 2], &str) = match direction {
         Direction::Out => (
-            [
-                "(a:Node {id: $ids[i]})-[r]->(b) WHERE b:Node OR b:ForeignNode",
-                "(a:ForeignNode {id: $ids[i]})-[r]->(b:Node)",
-            ],
+            "(a:Node {id: $ids[i]})-[r]->(b:Node)",
+            ["(a:Node {id: $ids[i]})-[r]->(b:ForeignNode)", "(a:ForeignNode {id: $ids[i]})-[r]->(b:Node)"],
             "b",
         ),
         Direction::In => (
-            [
-                "(a)-[r]->(b:Node {id: $ids[i]}) WHERE a:Node OR a:ForeignNode",
-                "(a:Node)-[r]->(b:ForeignNode {id: $ids[i]})",
-            ],
+            "(a:Node)-[r]->(b:Node {id: $ids[i]})",
+            ["(a:ForeignNode)-[r]->(b:Node {id: $ids[i]})", "(a:Node)-[r]->(b:ForeignNode {id: $ids[i]})"],
             "a",
         ),
     };
-    // Of a relationship with a foreign end, only the local end is the audience's to see.
     let mut params = Params::default();
-    let ends: Vec<String> = ["a", "b"]
-        .iter()
-        .filter_map(|n| audience_condition(audience, n, &mut params).map(|c| format!("({n}:ForeignNode OR {c})")))
-        .collect();
+    let ends: Vec<String> = ["a", "b"].iter().filter_map(|n| audience_condition(audience, n, &mut params)).collect();
     let visible = if ends.is_empty() { String::new() } else { format!(" WHERE {}", ends.join(" AND ")) };
+    let matched = match reach {
+        // The hot path stays one pattern, as it was before stubs existed.
+        Reach::Local => format!("MATCH {local}{visible}"),
+        Reach::Abroad => {
+            format!("CALL (i) {{ MATCH {} RETURN a, r, b UNION MATCH {} RETURN a, r, b }}", abroad[0], abroad[1])
+        }
+        Reach::All => format!(
+            "CALL (i) {{ MATCH {local} RETURN a, r, b UNION MATCH {} RETURN a, r, b UNION MATCH {} RETURN a, r, b }}",
+            abroad[0], abroad[1]
+        ),
+    };
+    debug_assert!(reach == Reach::Local || visible.is_empty(), "only local relationships are read for an audience");
     let text = format!(
         "UNWIND range(0, size($ids) - 1) AS i
-         CALL (i) {{ MATCH {} RETURN a, r, b UNION MATCH {} RETURN a, r, b }}
-         WITH i, a, r, b{visible}
-         ORDER BY i, type(r), {other}.id
-         RETURN {EDGE_MAP} AS edge",
-        arms[0], arms[1]
+         {matched}
+         WITH i, a, r, b ORDER BY i, type(r), {other}.id
+         RETURN {EDGE_MAP} AS edge"
     );
     params.into_query(&text).param("ids", id_list(ids))
 }
@@ -209,10 +222,11 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Params) -> Resul
         parts.push(format!("any(tag IN n.tags WHERE tag IN {})", params.add(filter.tags.clone())));
     }
     for (relationship, direction, present) in &filter.related {
-        // The relationship type is a closed word from the Rust enum.
+        // The relationship type is a closed word from the Rust enum. Only relationships between
+        // nodes here count, as on SQLite: lists are of this store's own graph.
         let pattern = match direction {
-            Direction::Out => format!("(n)-[:{}]->()", relationship.as_str()),
-            Direction::In => format!("(n)<-[:{}]-()", relationship.as_str()),
+            Direction::Out => format!("(n)-[:{}]->(:Node)", relationship.as_str()),
+            Direction::In => format!("(n)<-[:{}]-(:Node)", relationship.as_str()),
         };
         let not = if *present { "" } else { "NOT " };
         parts.push(format!("{not}EXISTS {{ MATCH {pattern} }}"));
