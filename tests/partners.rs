@@ -45,7 +45,11 @@ fn seed(name: &str) -> String {
 
 /// A store loaded with `files`, in order.
 async fn store(db: &Path, files: &[&str]) -> String {
-    let location = format!("sqlite://{}", db.display());
+    store_at(&format!("sqlite://{}", db.display()), files).await
+}
+
+async fn store_at(location: &str, files: &[&str]) -> String {
+    let location = location.to_owned();
     for file in files {
         pvgraph(&["import", &seed(file), "--store", &location]).await;
     }
@@ -68,6 +72,20 @@ struct Pair {
     northwind: Instance,
     _dir: tempfile::TempDir,
     northwind_store: String,
+    /// This test's turn on the Neo4j server, when King County's instance runs on it.
+    _turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+/// King County's store: a SQLite file, or the emptied Neo4j graph when the suite runs on Neo4j
+/// (Northwind's then stays on SQLite: one Neo4j server holds one graph here).
+async fn king_county(db: &Path, files: &[&str]) -> (String, Option<tokio::sync::MutexGuard<'static, ()>>) {
+    match common::neo4j_uri() {
+        None => (store(db, files).await, None),
+        Some(uri) => {
+            let (_, turn) = common::open_store(db).await;
+            (store_at(&uri, files).await, turn)
+        }
+    }
 }
 
 /// Both instances, running, each the other's partner.
@@ -75,7 +93,7 @@ async fn pair() -> Pair {
     let dir = temp_dir();
     let kc_db = dir.path().join("kc.db");
     let nw_db = dir.path().join("northwind.db");
-    let kc_store = store(&kc_db, &["king-county.json", "kc-links-to-northwind.json"]).await;
+    let (kc_store, turn) = king_county(&kc_db, &["king-county.json", "kc-links-to-northwind.json"]).await;
     let nw_store = store(&nw_db, &["northwind.json", "northwind-links.json"]).await;
     let (kc_address, nw_address) = (free_address(), free_address());
     // Each operator issues a token to the other and hands it over.
@@ -84,6 +102,7 @@ async fn pair() -> Pair {
     let partner = |org: &str, address: &str| format!("{org}=http://{address}/graphql");
     let (kc, kc_url) = serve_binary_at(
         &kc_db,
+        &kc_store,
         &kc_address,
         &["--no-seed", "--partner", &partner("northwind", &nw_address), "--partner-timeout", "2"],
         &[("PVGRAPH_PARTNER_TOKEN_NORTHWIND".into(), for_kc)],
@@ -91,6 +110,7 @@ async fn pair() -> Pair {
     .await;
     let (nw, nw_url) = serve_binary_at(
         &nw_db,
+        &nw_store,
         &nw_address,
         &["--no-seed", "--partner", &partner("kc", &kc_address), "--partner-timeout", "2"],
         &[("PVGRAPH_PARTNER_TOKEN_KC".into(), for_northwind)],
@@ -101,6 +121,7 @@ async fn pair() -> Pair {
         northwind: Instance { child: Some(nw), url: nw_url },
         _dir: dir,
         northwind_store: nw_store,
+        _turn: turn,
     }
 }
 
@@ -299,7 +320,7 @@ async fn links_to_partner_nodes_are_checked_with_the_partner_and_a_revoked_token
 async fn a_partner_that_never_answers_costs_the_timeout_once_and_is_named() {
     let dir = temp_dir();
     let db = dir.path().join("kc.db");
-    store(&db, &["king-county.json", "kc-links-to-northwind.json"]).await;
+    let (location, _turn) = king_county(&db, &["king-county.json", "kc-links-to-northwind.json"]).await;
     // A socket that accepts connections and never answers: a partner hanging on every request.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = silent.local_addr().unwrap();
@@ -314,6 +335,7 @@ async fn a_partner_that_never_answers_costs_the_timeout_once_and_is_named() {
     });
     let (_kc, url) = serve_binary_at(
         &db,
+        &location,
         "127.0.0.1:0",
         &["--no-seed", "--partner", &format!("northwind=http://{address}/graphql"), "--partner-timeout", "0.5"],
         &[("PVGRAPH_PARTNER_TOKEN_NORTHWIND".into(), "pvg_any_token".into())],

@@ -73,7 +73,7 @@ fn neo4j_options() -> pvgraph::store::Neo4jOptions {
 static NEO4J_TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Opens the store under test: the SQLite file at `db`, or the emptied Neo4j graph.
-async fn open_store(db: &Path) -> (Store, Option<tokio::sync::MutexGuard<'static, ()>>) {
+pub async fn open_store(db: &Path) -> (Store, Option<tokio::sync::MutexGuard<'static, ()>>) {
     let Some(uri) = neo4j_uri() else {
         return (store::open(&StoreLocation::Sqlite(db.to_owned())).await.expect("the store opens"), None);
     };
@@ -423,12 +423,14 @@ pub async fn ws_next(socket: &mut Socket) -> Option<Value> {
 /// Starts the built binary serving the SQLite file `db` on an ephemeral port, with `args`
 /// added; returns the child (killed when dropped) and its base URL, read from its log.
 pub async fn serve_binary(db: &Path, args: &[&str]) -> (tokio::process::Child, String) {
-    serve_binary_at(db, "127.0.0.1:0", args, &[]).await
+    serve_binary_at(db, &format!("sqlite://{}", db.display()), "127.0.0.1:0", args, &[]).await
 }
 
-/// Like `serve_binary`, listening at `listen`, with `env` added to its environment.
+/// Like `serve_binary`, on the store at `store`, listening at `listen`, with `env` added to its
+/// environment (`db` only places the JWT secret's file).
 pub async fn serve_binary_at(
     db: &Path,
+    store: &str,
     listen: &str,
     args: &[&str],
     env: &[(String, String)],
@@ -438,8 +440,7 @@ pub async fn serve_binary_at(
     let secret = db.with_extension("jwt-secret");
     std::fs::write(&secret, TEST_JWT_SECRET).expect("the secret is written");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
-        .args(["serve", "--listen", listen, "--store"])
-        .arg(format!("sqlite://{}", db.display()))
+        .args(["serve", "--listen", listen, "--store", store])
         .arg("--jwt-hs256-secret-file")
         .arg(&secret)
         .args(args)
