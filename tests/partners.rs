@@ -383,3 +383,66 @@ async fn a_partner_is_refused_at_start_when_it_is_one_of_our_organisations_or_ha
         assert!(stderr.contains(says), "{partner}: {stderr}");
     }
 }
+
+/// A server that answers every partner call with one fixed status and body: a partner that
+/// speaks another version of the protocol, lies about what it owns, or refuses.
+async fn misbehaving_partner(status: u16, body: Value) -> String {
+    let app = axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move || {
+            let body = body.clone();
+            async move { (axum::http::StatusCode::from_u16(status).unwrap(), axum::Json(body)) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("northwind=http://{address}/graphql")
+}
+
+#[tokio::test]
+async fn a_partner_of_another_version_a_lying_one_and_a_refusing_one_are_each_named_for_what_they_did() {
+    let info = |protocol: &str| json!({ "protocol": protocol, "organisations": ["northwind"] });
+    let walk = |node: Value| json!({ "nodes": [node], "edges": [], "expanded": [], "truncation": [] });
+    // A well-formed node record, of an organisation that is not the partner's.
+    let northwind: Value = serde_json::from_str(include_str!("../seed/northwind.json")).unwrap();
+    let mut foreign_node =
+        northwind["nodes"].as_array().unwrap().iter().find(|n| n["id"] == NORTHWIND_EXPERIMENT).unwrap().clone();
+    foreign_node["id"] = json!("lakeshore:experiment:reflection-fridays");
+    for (status, body, reason) in [
+        (
+            200,
+            json!({ "data": { "partnerInfo": info("pvgraph-partner/2"), "partnerWalk": walk(json!({})) } }),
+            "INCOMPATIBLE",
+        ),
+        (
+            200,
+            json!({ "data": { "partnerInfo": info("pvgraph-partner/1"), "partnerWalk": walk(foreign_node) } }),
+            "INVALID_ANSWER",
+        ),
+        (429, json!({ "errors": [{ "message": "slow down", "extensions": { "code": "RATE_LIMITED" } }] }), "REFUSED"),
+        (
+            200,
+            json!({ "errors": [{ "message": "no such field", "extensions": { "code": "GRAPHQL_VALIDATION_FAILED" } }] }),
+            "INCOMPATIBLE",
+        ),
+    ] {
+        let dir = temp_dir();
+        let db = dir.path().join("kc.db");
+        let location = store(&db, &["king-county.json", "kc-links-to-northwind.json"]).await;
+        let partner = misbehaving_partner(status, body).await;
+        let env = [("PVGRAPH_PARTNER_TOKEN_NORTHWIND".to_owned(), "pvg_any_token".to_owned())];
+        let (_kc, url) =
+            serve_binary_at(&db, &location, "127.0.0.1:0", &["--no-seed", "--partner", &partner], &env).await;
+        let answer = ask(&url, Some("kc"), TRACE, json!({ "from": START, "depth": 2 })).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        let trace = &answer["data"]["trace"];
+        assert_eq!(trace["unreachable"][0]["reason"], reason, "{trace}");
+        // Nothing of what the partner sent is taken: not the node it may not vouch for, nor any other.
+        assert!(ids(trace).iter().all(|id| !id.starts_with("northwind:") && !id.starts_with("lakeshore:")), "{trace}");
+        if reason == "INVALID_ANSWER" {
+            let message = text(&trace["unreachable"][0]["message"]);
+            assert!(message.contains("lakeshore:experiment:reflection-fridays"), "{message}");
+        }
+    }
+}
