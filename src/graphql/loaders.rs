@@ -46,6 +46,14 @@ impl Loader<NodeId> for EdgeLoader {
     }
 }
 
+/// How long a loader waits for more keys before it asks the store. No wait is
+/// needed for batching: the fields of one selection set ask for their keys in
+/// the same poll, before the loader's task (spawned on the same worker) runs.
+/// With async-graphql's `tokio-timer` feature the wait is a tokio sleep, which
+/// ends on the timer's next millisecond tick anyway; the default 1 ms made
+/// that up to 2 ms per round of a request (see BENCHMARKS.md).
+const LOADER_DELAY: std::time::Duration = std::time::Duration::ZERO;
+
 /// The loaders of one request.
 pub struct Loaders {
     pub nodes: DataLoader<NodeLoader>,
@@ -56,9 +64,9 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(store: &Store) -> Loaders {
         Loaders {
-            nodes: DataLoader::new(NodeLoader(store.clone()), tokio::spawn),
-            outgoing: DataLoader::new(EdgeLoader(store.clone(), Direction::Out), tokio::spawn),
-            incoming: DataLoader::new(EdgeLoader(store.clone(), Direction::In), tokio::spawn),
+            nodes: DataLoader::new(NodeLoader(store.clone()), tokio::spawn).delay(LOADER_DELAY),
+            outgoing: DataLoader::new(EdgeLoader(store.clone(), Direction::Out), tokio::spawn).delay(LOADER_DELAY),
+            incoming: DataLoader::new(EdgeLoader(store.clone(), Direction::In), tokio::spawn).delay(LOADER_DELAY),
         }
     }
 

@@ -55,32 +55,92 @@ pub(super) async fn apply(
     writer.end(outcome, last).await
 }
 
-/// Applies a change set that arrives in batches, in one transaction. Each
-/// batch is read up front and written out before the next, and what the
-/// writer knew of it is then forgotten, so memory holds one batch at a time.
+/// Applies a change set that arrives in batches. Each batch is read up front
+/// and written out before the next, and what the writer knew of it is then
+/// forgotten, so memory holds one batch at a time.
+///
+/// Into a store that holds a graph, the whole change set is one transaction.
+/// Into an empty store it is not: Neo4j caps the memory of one transaction, and
+/// a large file outgrows the cap, so each batch commits in a transaction of its
+/// own while a separate transaction holds the change lock for the whole
+/// import (no other change set runs meanwhile). If a batch is refused, or the
+/// file ends badly, everything the import wrote is deleted again (the store was
+/// empty before), so the import as a whole still lands entirely or not at all;
+/// readers may see the graph grow while it runs.
 pub(super) async fn import(
     graph: &Graph,
     patience: Duration,
     mut batches: ChangeBatches,
     now: DateTime<Utc>,
 ) -> Result<usize, Failed> {
-    let mut writer = Neo4jWriter::start(graph, patience).await?;
+    let mut lock = Neo4jWriter::start(graph, patience).await?;
+    let empty = lock.is_empty().await.map_err(|error| Failed { index: 0, error });
     let mut set = ChangeSet::new(now);
-    let outcome = async {
-        while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
-            let at = |index: usize| move |error: Error| Failed { index, error };
-            writer.prepare(&batch).await.map_err(at(set.applied()))?;
-            set.apply(&mut writer, batch, |_| {}).await?;
-            writer.flush().await.map_err(at(set.applied().saturating_sub(1)))?;
-            writer.forget();
+    let outcome = match empty {
+        Ok(false) => {
+            let outcome: Result<usize, Failed> = async {
+                while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
+                    lock.apply_batch(&mut set, batch).await?;
+                    lock.forget();
+                }
+                let applied = set.applied();
+                set.finish()?;
+                Ok(applied)
+            }
+            .await;
+            let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
+            return lock.end(outcome, last).await;
         }
-        let applied = set.applied();
-        set.finish()?;
-        Ok(applied)
-    }
-    .await;
+        Ok(true) => {
+            let outcome: Result<usize, Failed> = async {
+                while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
+                    let mut writer = Neo4jWriter::open(graph, patience, set.applied()).await?;
+                    let applied = writer.apply_batch(&mut set, batch).await;
+                    let last = set.applied().saturating_sub(1);
+                    writer.end(applied, last).await?;
+                }
+                let applied = set.applied();
+                set.finish()?;
+                Ok(applied)
+            }
+            .await;
+            match outcome {
+                Err(failed) => Err(match remove_everything(graph).await {
+                    Ok(()) => failed,
+                    Err(e) => Failed {
+                        index: failed.index,
+                        error: Error::Unavailable(anyhow::anyhow!(
+                            "{}; removing what the import wrote before that failed too ({e}): \
+                             the store holds part of the file, empty it before importing again",
+                            failed.error
+                        )),
+                    },
+                }),
+                ok => ok,
+            }
+        }
+        Err(failed) => Err(failed),
+    };
+    // The lock's transaction wrote nothing else: end it either way.
     let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
-    writer.end(outcome, last).await
+    lock.end(outcome, last).await
+}
+
+/// Deletes every node and relationship of the graph, a slice per transaction
+/// (one transaction for a large graph would outgrow the memory cap too).
+async fn remove_everything(graph: &Graph) -> Result<()> {
+    loop {
+        let mut slice = Neo4jWriter::with(graph.start_txn().await.map_err(db)?);
+        let query = neo4rs::query("MATCH (n:Node) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS gone");
+        let gone: i64 = match slice.rows(query).await?.first() {
+            Some(row) => row.get("gone").map_err(corrupt)?,
+            None => 0,
+        };
+        slice.txn.commit().await.map_err(db)?;
+        if gone == 0 {
+            return Ok(());
+        }
+    }
 }
 
 type EdgeKey = (NodeId, RelationshipKind, NodeId);
@@ -107,19 +167,47 @@ impl Neo4jWriter {
             .await
             .map_err(|_| fail(unavailable("no transaction could be started in time")))?
             .map_err(|e| fail(db(e)))?;
-        let mut writer = Neo4jWriter {
+        let mut writer = Neo4jWriter::with(txn);
+        writer
+            .run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
+            .await
+            .map_err(fail)?;
+        Ok(writer)
+    }
+
+    /// Opens a transaction without the change lock, for an import's batch
+    /// while the import holds the lock; `index` is the batch's first change.
+    async fn open(graph: &Graph, patience: Duration, index: usize) -> Result<Neo4jWriter, Failed> {
+        let fail = |error: Error| Failed { index, error };
+        let txn = tokio::time::timeout(patience, graph.start_txn())
+            .await
+            .map_err(|_| fail(unavailable("no transaction could be started in time")))?
+            .map_err(|e| fail(db(e)))?;
+        Ok(Neo4jWriter::with(txn))
+    }
+
+    fn with(txn: Txn) -> Neo4jWriter {
+        Neo4jWriter {
             txn,
             known: HashMap::new(),
             links: HashMap::new(),
             created: HashSet::new(),
             new_nodes: Vec::new(),
             new_edges: Vec::new(),
-        };
-        writer
-            .run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
-            .await
-            .map_err(fail)?;
-        Ok(writer)
+        }
+    }
+
+    async fn is_empty(&mut self) -> Result<bool> {
+        let rows = self.rows(neo4rs::query("RETURN NOT EXISTS { MATCH (n:Node) } AS empty")).await?;
+        rows.first().ok_or_else(|| corrupt("no row"))?.get("empty").map_err(corrupt)
+    }
+
+    /// Reads what a batch of an import names, applies it and writes it out.
+    async fn apply_batch(&mut self, set: &mut ChangeSet, batch: Vec<Change>) -> Result<(), Failed> {
+        let at = |index: usize| move |error: Error| Failed { index, error };
+        self.prepare(&batch).await.map_err(at(set.applied()))?;
+        set.apply(self, batch, |_| {}).await?;
+        self.flush().await.map_err(at(set.applied().saturating_sub(1)))
     }
 
     /// Writes what is queued and commits when `outcome` is a success, rolls back otherwise.

@@ -23,13 +23,42 @@ pub(super) fn apply(
 /// empty store, the secondary indexes and the full-text index are set aside and
 /// built once at the end (still inside the transaction): building an index
 /// from a whole table is much cheaper than keeping it up to date row by row.
-pub(super) fn import(conn: &mut Connection, mut batches: ChangeBatches, now: DateTime<Utc>) -> Result<usize, Failed> {
+///
+/// Into an empty store, foreign keys are also off while the records go in: the
+/// change-set rules already check that both ends of every relationship exist,
+/// and `PRAGMA foreign_key_check` checks the whole graph once at the end, still
+/// inside the transaction. (SQLite changes that setting only outside a
+/// transaction, hence the look at the store before it begins.)
+pub(super) fn import(conn: &mut Connection, batches: ChangeBatches, now: DateTime<Utc>) -> Result<usize, Failed> {
+    let at_start = |error: Error| Failed { index: 0, error };
+    let bulk = is_empty(conn).map_err(at_start)?;
+    if bulk {
+        foreign_keys(conn, false).map_err(at_start)?;
+    }
+    let outcome = import_in_transaction(conn, batches, now, bulk);
+    let restored = if bulk { foreign_keys(conn, true) } else { Ok(()) };
+    let applied = outcome?;
+    restored.map_err(|error| Failed { index: applied.saturating_sub(1), error })?;
+    Ok(applied)
+}
+
+fn foreign_keys(conn: &Connection, on: bool) -> Result<()> {
+    conn.execute_batch(if on { "PRAGMA foreign_keys = ON" } else { "PRAGMA foreign_keys = OFF" }).map_err(db)
+}
+
+fn is_empty(conn: &Connection) -> Result<bool> {
+    conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0)).map_err(db)
+}
+
+fn import_in_transaction(
+    conn: &mut Connection,
+    mut batches: ChangeBatches,
+    now: DateTime<Utc>,
+    unchecked_keys: bool,
+) -> Result<usize, Failed> {
     in_transaction(conn, |writer| {
         let at_start = |error: Error| Failed { index: 0, error };
-        let empty: bool = writer
-            .tx
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0))
-            .map_err(|e| at_start(db(e)))?;
+        let empty = is_empty(writer.tx).map_err(at_start)?;
         let set_aside = if empty { derived::set_aside(writer.tx).map_err(at_start)? } else { Vec::new() };
         let mut set = ChangeSet::new(now);
         while let Some(batch) = next_batch(batches.blocking_recv(), set.applied())? {
@@ -38,9 +67,23 @@ pub(super) fn import(conn: &mut Connection, mut batches: ChangeBatches, now: Dat
         }
         let applied = set.applied();
         set.finish()?;
-        derived::rebuild(writer.tx, &set_aside).map_err(|error| Failed { index: applied.saturating_sub(1), error })?;
+        let at_end = |error: Error| Failed { index: applied.saturating_sub(1), error };
+        if unchecked_keys {
+            check_foreign_keys(writer.tx).map_err(at_end)?;
+        }
+        derived::rebuild(writer.tx, &set_aside).map_err(at_end)?;
         Ok(applied)
     })
+}
+
+/// Fails if any relationship's end is missing, which the rules should have
+/// made impossible: a second guard for an import written without foreign keys.
+fn check_foreign_keys(tx: &Connection) -> Result<()> {
+    let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().map_err(db)?;
+    match broken {
+        None => Ok(()),
+        Some(table) => Err(Error::internal(anyhow::anyhow!("the import left a row of {table} without its parent"))),
+    }
 }
 
 /// Runs `work` in one IMMEDIATE transaction, committed only when it succeeds.
