@@ -49,9 +49,9 @@ impl Loader<NodeId> for EdgeLoader {
 /// How long a loader waits for more keys before it asks the store. No wait is
 /// needed for batching: the fields of one selection set ask for their keys in
 /// the same poll, before the loader's task (spawned on the same worker) runs.
-/// With async-graphql's `tokio-timer` feature the wait is a tokio sleep, which
-/// ends on the timer's next millisecond tick anyway; the default 1 ms made
-/// that up to 2 ms per round of a request (see BENCHMARKS.md).
+/// async-graphql is built without its `tokio-timer` feature on purpose: its
+/// async-io timer is ready at once for a wait of zero, where a tokio sleep
+/// ends only on the timer's next millisecond tick (see BENCHMARKS.md).
 const LOADER_DELAY: std::time::Duration = std::time::Duration::ZERO;
 
 /// The loaders of one request.
