@@ -131,7 +131,10 @@ pub(super) async fn import(
 async fn remove_everything(graph: &Graph) -> Result<()> {
     loop {
         let mut slice = Neo4jWriter::with(graph.start_txn().await.map_err(db)?);
-        let query = neo4rs::query("MATCH (n:Node) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS gone");
+        // The stubs of foreign ends it wrote go too (never the change lock).
+        let query = neo4rs::query(
+            "MATCH (n) WHERE n:Node OR n:ForeignNode WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS gone",
+        );
         let gone: i64 = match slice.rows(query).await?.first() {
             Some(row) => row.get("gone").map_err(corrupt)?,
             None => 0,
