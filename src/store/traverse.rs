@@ -55,6 +55,12 @@ pub trait Neighbours: Send {
     /// Says how many levels of nodes the walk may still expand, the next lookup's being the
     /// first, so lookups that reach far (a partner's instance) can fetch ahead.
     fn reach(&mut self, _levels: u32) {}
+
+    /// Which of these ids are nodes the audience may see. This default reads the nodes whole;
+    /// a backend may answer from only what visibility needs.
+    async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
+        Ok(self.nodes(ids).await?.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -325,13 +331,7 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
             fresh.retain(|id| !seen.contains_key(id));
             fresh.sort();
             fresh.dedup();
-            let shown: HashSet<NodeId> = store
-                .nodes(&fresh)
-                .await?
-                .into_iter()
-                .filter(|n| request.audience.sees_node(n))
-                .map(|n| n.id)
-                .collect();
+            let shown = store.seen(&fresh, &request.audience).await?;
             for id in fresh {
                 let visible = shown.contains(&id);
                 seen.insert(id, visible);

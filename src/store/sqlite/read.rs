@@ -4,6 +4,8 @@
 //! filter's lists of words bind one parameter per word (see `slots`), so that
 //! their expression indexes apply.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
@@ -311,6 +313,18 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             return Ok(Vec::new());
         }
         edges(self.0, &id_list(ids), direction)
+    }
+
+    async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // Only the ids, from the columns visibility needs: no node is decoded.
+        let mut params = vec![Sql::Text(id_list(ids))];
+        let visible = audience_condition(audience, "", &mut params);
+        let sql = format!("SELECT id FROM nodes WHERE id IN (SELECT value FROM json_each(?1)){visible}");
+        let found = collect(self.0, &sql, &params, |row| row.get::<_, String>(0).map_err(Error::internal))?;
+        Ok(found.iter().filter_map(|id| NodeId::parse(id).ok()).collect())
     }
 }
 
