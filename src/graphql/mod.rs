@@ -90,21 +90,18 @@ pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
 /// Attaches what one request needs (see `caller_data`). With partners, the request's view
 /// reaches into them (`partner::Federated`), and notes what it could not reach in a `Report`.
 pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option<&Arc<Partners>>) -> Request {
-    let report = Report::default();
-    let base: Store = match partners {
-        Some(partners) if !partners.is_empty() => {
-            Arc::new(Federated::new(store.clone(), partners.clone(), report.clone()))
-        }
-        _ => store.clone(),
+    // Without partners a request needs neither the view across them nor a report.
+    let partners = partners.filter(|p| !p.is_empty()).map(|p| (p, Report::default()));
+    let base: Store = match &partners {
+        Some((partners, report)) => Arc::new(Federated::new(store.clone(), Arc::clone(partners), report.clone())),
+        None => store.clone(),
     };
-    let organisations = partners.map(|p| p.organisations()).unwrap_or_default();
     let visible: Store = Arc::new(Visible::new(base, caller.clone()));
-    request
-        .data(Loaders::new(&visible))
-        .data(visible)
-        .data(caller)
-        .data(report)
-        .data(crate::domain::PartnerOrgs(organisations))
+    let request = request.data(Loaders::new(&visible)).data(visible).data(caller);
+    match partners {
+        Some((partners, report)) => request.data(report).data(crate::domain::PartnerOrgs(partners.organisations())),
+        None => request,
+    }
 }
 
 /// Parsed query documents by their text. Parsing was more than half of the

@@ -58,13 +58,8 @@ async fn check_partner_ends(ctx: &Context<'_>, edge: &crate::domain::Edge) -> Re
             continue;
         }
         let Some(node) = load_node(ctx, end).await? else {
-            let report = ctx.data_opt::<crate::partner::Report>();
-            return Err(match report.and_then(|r| r.about(end)) {
-                Some(entry) if entry.reason != crate::partner::UnreachableReason::NotShared => {
-                    super::partner::unreachable_error(&entry)
-                }
-                _ => to_gql(crate::domain::Error::no_node(end)),
-            });
+            let missing = || to_gql(crate::domain::Error::no_node(end));
+            return Err(super::partner::unreachable_node(ctx, end).unwrap_or_else(missing));
         };
         if end == &edge.from {
             crate::domain::check_influence_date(&node, edge).map_err(to_gql)?;

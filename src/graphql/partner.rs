@@ -167,14 +167,6 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn steps(&self) -> &'static [Direction] {
-        match self.direction {
-            TraceDirection::Downstream => &[Direction::Out],
-            TraceDirection::Upstream => &[Direction::In],
-            TraceDirection::Both => &[Direction::Out, Direction::In],
-        }
-    }
-
     /// Breadth first from `seeds`, `depth` levels, each level's relationships in one lookup.
     async fn run(
         &self,
@@ -204,7 +196,7 @@ impl Walk<'_> {
             }
             let mut fresh: Vec<NodeId> = Vec::new();
             let mut found: Vec<Edge> = Vec::new();
-            for &step in self.steps() {
+            for &step in self.direction.steps() {
                 for edge in self.edges(&frontier, step, &audience).await? {
                     if !visible_edge(&edge, &self.via, self.as_of) {
                         continue;
@@ -272,8 +264,15 @@ impl Walk<'_> {
     }
 }
 
+/// The error for a partner's node that this request could not have because the partner could
+/// not be asked; `None` when the partner answered (a node it does not share is simply not there).
+pub fn unreachable_node(ctx: &Context<'_>, id: &NodeId) -> Option<async_graphql::Error> {
+    let entry = ctx.data_opt::<Report>()?.about(id)?;
+    (entry.reason != UnreachableReason::NotShared).then(|| unreachable_error(&entry))
+}
+
 /// The code and extensions of an error for a field that is nothing but an unreachable partner's node.
-pub fn unreachable_error(entry: &Unreachable) -> async_graphql::Error {
+fn unreachable_error(entry: &Unreachable) -> async_graphql::Error {
     let code = match entry.reason {
         UnreachableReason::Unauthorised | UnreachableReason::Refused => "PARTNER_REFUSED",
         _ => "PARTNER_UNAVAILABLE",

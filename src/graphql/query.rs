@@ -146,10 +146,9 @@ impl ByIdQuery {
         let node = load_node(ctx, &id).await?;
         // A node of a partner that could not be asked is an error, not a node that is not there.
         if node.is_none()
-            && let Some(entry) = ctx.data_opt::<crate::partner::Report>().and_then(|r| r.about(&id))
-            && entry.reason != crate::partner::UnreachableReason::NotShared
+            && let Some(error) = super::partner::unreachable_node(ctx, &id)
         {
-            return Err(super::partner::unreachable_error(&entry));
+            return Err(error);
         }
         Ok(node.map(wrap))
     }

@@ -51,14 +51,6 @@ impl Plan {
     }
 }
 
-fn steps(direction: TraceDirection) -> &'static [Direction] {
-    match direction {
-        TraceDirection::Downstream => &[Direction::Out],
-        TraceDirection::Upstream => &[Direction::In],
-        TraceDirection::Both => &[Direction::Out, Direction::In],
-    }
-}
-
 /// What a request has learnt from partners so far.
 #[derive(Default)]
 struct Cache {
@@ -105,6 +97,15 @@ impl Federated {
     fn fail(&self, organisation: &str, failure: &Failure, ids: &[NodeId], report: &Report) {
         report.note(organisation, failure.reason, ids, &failure.message);
         self.cache().failed.entry(organisation.to_owned()).or_insert_with(|| failure.clone());
+    }
+
+    /// Notes that a partner's nodes could not be had, and does not ask for them again.
+    fn give_up_nodes(&self, organisation: &str, failure: &Failure, ids: Vec<NodeId>, report: &Report) {
+        self.fail(organisation, failure, &ids, report);
+        let mut cache = self.cache();
+        for id in ids {
+            cache.nodes.insert(id, None);
+        }
     }
 
     /// Nodes by id: this instance's from its store, partners' from them.
@@ -155,11 +156,7 @@ impl Federated {
             ids.dedup();
             let Some(client) = self.partners.get(&organisation).cloned() else { continue };
             if let Some(failure) = self.failed(&organisation) {
-                report.note(&organisation, failure.reason, &ids, &failure.message);
-                let mut cache = self.cache();
-                for id in ids {
-                    cache.nodes.insert(id, None);
-                }
+                self.give_up_nodes(&organisation, &failure, ids, report);
                 continue;
             }
             calls.push(async move {
@@ -192,13 +189,7 @@ impl Federated {
                         report.note(organisation, UnreachableReason::NotShared, &unshared, message);
                     }
                 }
-                Err(failure) => {
-                    self.fail(organisation, &failure, &asked, report);
-                    let mut cache = self.cache();
-                    for id in asked {
-                        cache.nodes.insert(id, None);
-                    }
-                }
+                Err(failure) => self.give_up_nodes(organisation, &failure, asked, report),
             }
         }
         let cache = self.cache();
@@ -233,9 +224,8 @@ impl Federated {
             calls.push(self.walk_partner(client.clone(), need, plan.clone()));
         }
         for (client, need, outcome) in join_all(calls).await {
-            match outcome {
-                Ok(()) => {}
-                Err(failure) => self.fail(&client.organisation, &failure, &need, report),
+            if let Err(failure) = outcome {
+                self.fail(&client.organisation, &failure, &need, report);
             }
         }
         let cache = self.cache();
@@ -276,7 +266,7 @@ impl Federated {
                 cache.nodes.insert(node.id.clone(), Some(node));
             }
             for id in &answer.expanded {
-                for &step in steps(plan.direction) {
+                for &step in plan.direction.steps() {
                     let touching = |e: &&Edge| match step {
                         Direction::Out => &e.from == id,
                         Direction::In => &e.to == id,
@@ -287,7 +277,7 @@ impl Federated {
             }
             // An id the partner did not expand (a cap stopped it) holds nothing we could learn here.
             for id in chunk.iter().filter(|id| !answer.expanded.contains(id)) {
-                for &step in steps(plan.direction) {
+                for &step in plan.direction.steps() {
                     cache.walked.entry((organisation.clone(), id.clone(), step)).or_default();
                 }
             }
@@ -316,10 +306,6 @@ impl Federated {
             .map(|n| n.id)
             .collect();
         Ok(edges.into_iter().filter(|e| seen.contains(&e.from) && seen.contains(&e.to)).collect())
-    }
-
-    fn max_nodes(&self) -> usize {
-        traverse::MAX_TRACE_NODES
     }
 }
 
@@ -355,6 +341,15 @@ impl Neighbours for Walker<'_> {
 }
 
 impl Federated {
+    /// What one walk could not reach: said in its truncation, kept in the request's report, and
+    /// returned.
+    fn unreachable(&self, walked: &Report, truncated: &mut Vec<String>) -> Vec<super::Unreachable> {
+        let unreachable = walked.entries();
+        truncated.extend(unreachable.iter().map(super::Unreachable::as_truncation));
+        self.report.absorb(walked);
+        unreachable
+    }
+
     fn walker(
         &self,
         direction: TraceDirection,
@@ -390,14 +385,14 @@ impl GraphStore for Federated {
     }
 
     async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        let plan = Plan::one_step(direction, self.max_nodes());
+        let plan = Plan::one_step(direction, traverse::MAX_TRACE_NODES);
         self.all_edges(ids, direction, &plan, &self.report).await
     }
 
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         let mut edges = self.inner.visible_edges(ids, direction, audience).await?;
         let held: HashSet<_> = edges.iter().map(key).collect();
-        let plan = Plan::one_step(direction, self.max_nodes());
+        let plan = Plan::one_step(direction, traverse::MAX_TRACE_NODES);
         let mut across = self.inner.foreign_edges(ids, direction).await?;
         across.extend(self.partner_edges(ids, direction, &plan, &self.report).await);
         let across: Vec<Edge> = dedup(across).into_iter().filter(|e| !held.contains(&key(e))).collect();
@@ -450,10 +445,7 @@ impl GraphStore for Federated {
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
         let mut walker = self.walker(request.direction, &request.via, request.as_of, request.max_nodes);
         let mut trace = traverse::trace(&mut walker, request).await?;
-        let unreachable = walker.report.entries();
-        trace.truncated.extend(unreachable.iter().map(super::Unreachable::as_truncation));
-        self.report.absorb(&walker.report);
-        trace.unreachable = unreachable;
+        trace.unreachable = self.unreachable(&walker.report, &mut trace.truncated);
         Ok(trace)
     }
 
@@ -461,9 +453,7 @@ impl GraphStore for Federated {
         // The search walks back from the target; that is the way partners are asked to walk.
         let mut walker = self.walker(request.direction.reversed(), &request.via, None, traverse::MAX_TRACE_NODES);
         let mut paths = traverse::paths(&mut walker, request).await?;
-        let unreachable = walker.report.entries();
-        paths.truncated.extend(unreachable.iter().map(super::Unreachable::as_truncation));
-        self.report.absorb(&walker.report);
+        self.unreachable(&walker.report, &mut paths.truncated);
         Ok(paths)
     }
 

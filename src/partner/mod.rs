@@ -199,6 +199,17 @@ impl Report {
         ids: impl IntoIterator<Item = &'a crate::domain::NodeId>,
         message: &str,
     ) {
+        let ids = ids.into_iter().map(|id| async_graphql::ID(id.to_string()));
+        self.merge(organisation, reason, ids, message);
+    }
+
+    fn merge(
+        &self,
+        organisation: &str,
+        reason: UnreachableReason,
+        ids: impl IntoIterator<Item = async_graphql::ID>,
+        message: &str,
+    ) {
         let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.entry((organisation.to_owned(), reason)).or_insert_with(|| Unreachable {
             organisation: organisation.to_owned(),
@@ -207,7 +218,6 @@ impl Report {
             message: message.to_owned(),
         });
         for id in ids {
-            let id = async_graphql::ID(id.to_string());
             if entry.ids.len() < MAX_LISTED_IDS && !entry.ids.contains(&id) {
                 entry.ids.push(id);
             }
@@ -228,9 +238,7 @@ impl Report {
     /// Adds another report's entries to this one.
     pub fn absorb(&self, other: &Report) {
         for entry in other.entries() {
-            let ids: Vec<crate::domain::NodeId> =
-                entry.ids.iter().filter_map(|id| crate::domain::NodeId::parse(id).ok()).collect();
-            self.note(&entry.organisation, entry.reason, &ids, &entry.message);
+            self.merge(&entry.organisation, entry.reason, entry.ids, &entry.message);
         }
     }
 }

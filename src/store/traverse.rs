@@ -30,7 +30,8 @@ pub enum TraceDirection {
 }
 
 impl TraceDirection {
-    fn steps(self) -> &'static [Direction] {
+    /// The ways a walk in this direction looks from each node.
+    pub fn steps(self) -> &'static [Direction] {
         match self {
             TraceDirection::Downstream => &[Direction::Out],
             TraceDirection::Upstream => &[Direction::In],
