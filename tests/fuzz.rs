@@ -173,7 +173,9 @@ impl Target {
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
         // An admin of King County, so that generated mutations reach the store's own checks.
         let caller = Caller::Member(Member { organisation: "kc".into(), role: Role::Admin, subject: "fuzz".into() });
-        let response = self.runtime.block_on(self.schema.execute(prepare(request, &self.store, caller, None)));
+        let batching = pvgraph::graphql::Batching::default();
+        let request = prepare(request, &self.store, caller, None, &batching);
+        let response = self.runtime.block_on(batching.run(self.schema.execute(request)));
         for error in &response.errors {
             let coded = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
             prop_assert!(coded, "an error without a code: {error:?} for {query}");

@@ -24,7 +24,7 @@ use async_graphql::{Request, SDLExportOptions, Schema};
 use lru::LruCache;
 
 pub use error::to_gql;
-pub use loaders::Loaders;
+pub use loaders::{Batching, Loaders};
 pub use subscription::{ChangeFeed, GraphEvent};
 
 use crate::domain::Caller;
@@ -81,7 +81,8 @@ pub struct Unfiltered(pub Store);
 pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
     let visible: Store = std::sync::Arc::new(Visible::new(store.clone(), caller.clone()));
     let mut data = async_graphql::Data::default();
-    data.insert(Loaders::new(&visible));
+    // A subscription's events are not run through a `Batching`: its loaders start at once.
+    data.insert(Loaders::new(&visible, &Batching::default()));
     data.insert(visible);
     data.insert(caller);
     data
@@ -89,7 +90,14 @@ pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
 
 /// Attaches what one request needs (see `caller_data`). With partners, the request's view
 /// reaches into them (`partner::Federated`), and notes what it could not reach in a `Report`.
-pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option<&Arc<Partners>>) -> Request {
+/// Its loaders batch every round of a poll when the request runs through `batching`.
+pub fn prepare(
+    request: Request,
+    store: &Store,
+    caller: Caller,
+    partners: Option<&Arc<Partners>>,
+    batching: &Batching,
+) -> Request {
     // Without partners a request needs neither the view across them nor a report.
     let partners = partners.filter(|p| !p.is_empty()).map(|p| (p, Report::default()));
     let base: Store = match &partners {
@@ -97,7 +105,7 @@ pub fn prepare(request: Request, store: &Store, caller: Caller, partners: Option
         None => store.clone(),
     };
     let visible: Store = Arc::new(Visible::new(base, caller.clone()));
-    let request = request.data(Loaders::new(&visible)).data(visible).data(caller);
+    let request = request.data(Loaders::new(&visible, batching)).data(visible).data(caller);
     match partners {
         Some((partners, report)) => request.data(report).data(crate::domain::PartnerOrgs(partners.organisations())),
         None => request,

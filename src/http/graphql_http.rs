@@ -262,10 +262,11 @@ pub async fn run(
         return response;
     }
     let request = state.parsed.attach(request.into_request(query));
-    let request = crate::graphql::prepare(request, &state.store, caller, state.partners.as_ref());
+    let batching = crate::graphql::Batching::default();
+    let request = crate::graphql::prepare(request, &state.store, caller, state.partners.as_ref(), &batching);
     // One still running after `--request-timeout` is dropped (its work is cancelled at the next
     // await) and answered with TIMEOUT.
-    match tokio::time::timeout(state.limits.request_timeout(), state.schema.execute(request)).await {
+    match tokio::time::timeout(state.limits.request_timeout(), batching.run(state.schema.execute(request))).await {
         Ok(response) => graphql_response(media, response),
         Err(_) => {
             tracing::warn!(limit = state.limits.request_timeout, "a request ran out of time and was cancelled");

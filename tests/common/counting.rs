@@ -167,8 +167,10 @@ impl Harness {
     pub async fn run_with(&self, query: &str, variables: Value) -> (Value, Vec<Call>) {
         self.counting.calls.lock().unwrap().clear();
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
-        let response =
-            self.schema.execute(pvgraph::graphql::prepare(request, &self.store, Caller::Anonymous, None)).await;
+        // Run as the HTTP handler runs a request, so that its loaders batch a whole poll.
+        let batching = pvgraph::graphql::Batching::default();
+        let request = pvgraph::graphql::prepare(request, &self.store, Caller::Anonymous, None, &batching);
+        let response = batching.run(self.schema.execute(request)).await;
         assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
         let calls = self.counting.calls.lock().unwrap().clone();
         (response.data.into_json().expect("data is JSON"), calls)
