@@ -154,6 +154,7 @@ impl Neo4jArgs {
             database: self.database.clone().filter(|d| !d.is_empty()),
             pool_size: self.pool_size.into(),
             connect_timeout: std::time::Duration::from_secs_f64(self.connect_timeout),
+            ..Neo4jOptions::default()
         }
     }
 }

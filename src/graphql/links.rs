@@ -12,6 +12,7 @@ use crate::domain::{Assertion, Edge, InfluenceHow, Node, NodeId, RelationshipKin
 use crate::store::Direction;
 
 use super::error::bad_input;
+use super::loaders::Linked;
 use super::nodes::{LearningNode, NodeInterface, SourceNode, load_node, loaders, wrap};
 use super::scalars::Date;
 
@@ -26,7 +27,7 @@ pub enum LinkDirection {
 }
 
 /// All the relationships of one node one way, from the request's loader.
-pub(super) async fn edges_of(ctx: &Context<'_>, id: &NodeId, direction: Direction) -> Result<Arc<Vec<Edge>>> {
+pub(super) async fn edges_of(ctx: &Context<'_>, id: &NodeId, direction: Direction) -> Result<Arc<Linked>> {
     let loaded = loaders(ctx).edges(direction).load_one(id.clone()).await.map_err(|e| (*e).clone())?;
     Ok(loaded.unwrap_or_default())
 }
@@ -39,9 +40,18 @@ pub(super) async fn neighbours(
     kind: RelationshipKind,
 ) -> Result<Vec<Arc<Node>>> {
     let edges = edges_of(ctx, id, direction).await?;
-    let ends = edges.iter().filter(|e| e.kind == kind).map(|e| other_end(e, direction).clone());
-    let found = loaders(ctx).nodes.load_many(ends).await.map_err(|e| (*e).clone())?;
-    let mut nodes: Vec<Arc<Node>> = found.into_values().collect();
+    let ends = edges.iter().filter(|e| e.kind == kind).map(|e| other_end(e, direction));
+    // The ends read with the relationships are taken as they are; only the others are loaded.
+    let (mut nodes, missing): (Vec<Arc<Node>>, Vec<NodeId>) = ends.fold((Vec::new(), Vec::new()), |mut acc, end| {
+        match edges.ends.get(end) {
+            Some(node) => acc.0.push(node.clone()),
+            None => acc.1.push(end.clone()),
+        }
+        acc
+    });
+    if !missing.is_empty() {
+        nodes.extend(loaders(ctx).nodes.load_many(missing).await.map_err(|e| (*e).clone())?.into_values());
+    }
     nodes.sort_by(|a, b| a.title.cmp(&b.title).then_with(|| a.id.cmp(&b.id)));
     Ok(nodes)
 }

@@ -27,23 +27,43 @@ impl Loader<NodeId> for NodeLoader {
     }
 }
 
+/// A node's relationships one way, with the nodes at their far ends that the store read in the
+/// same statement (all, some or none of them: the others are loaded as usual).
+#[derive(Default)]
+pub struct Linked {
+    pub edges: Vec<Edge>,
+    pub ends: HashMap<NodeId, Arc<Node>>,
+}
+
+impl std::ops::Deref for Linked {
+    type Target = Vec<Edge>;
+
+    fn deref(&self) -> &Vec<Edge> {
+        &self.edges
+    }
+}
+
 /// Keys: a node and a direction; values: all its relationships that way.
 pub struct EdgeLoader(pub Store, pub Direction);
 
 impl Loader<NodeId> for EdgeLoader {
-    type Value = Arc<Vec<Edge>>;
+    type Value = Arc<Linked>;
     type Error = Arc<async_graphql::Error>;
 
-    async fn load(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Arc<Vec<Edge>>>, Self::Error> {
-        let edges = self.0.edges(ids, self.1).await.map_err(|e| Arc::new(to_gql(e)))?;
-        let mut by_node: HashMap<NodeId, Vec<Edge>> = ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+    async fn load(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Arc<Linked>>, Self::Error> {
+        let (edges, ends) = self.0.edges_and_ends(ids, self.1).await.map_err(|e| Arc::new(to_gql(e)))?;
+        let ends: HashMap<NodeId, Arc<Node>> = ends.into_iter().map(|n| (n.id.clone(), Arc::new(n))).collect();
+        let mut by_node: HashMap<NodeId, Linked> = ids.iter().map(|id| (id.clone(), Linked::default())).collect();
         for edge in edges {
-            let end = match self.1 {
-                Direction::Out => &edge.from,
-                Direction::In => &edge.to,
+            let (near, far) = match self.1 {
+                Direction::Out => (&edge.from, &edge.to),
+                Direction::In => (&edge.to, &edge.from),
             };
-            if let Some(list) = by_node.get_mut(end) {
-                list.push(edge);
+            if let Some(linked) = by_node.get_mut(near) {
+                if let Some(node) = ends.get(far) {
+                    linked.ends.insert(far.clone(), node.clone());
+                }
+                linked.edges.push(edge);
             }
         }
         Ok(by_node.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())

@@ -280,6 +280,19 @@ impl GraphStore for TimedStore {
         self.metrics.time("edges", self.inner.visible_edges(ids, direction, audience)).await
     }
 
+    async fn edges_and_ends(&self, ids: &[NodeId], direction: Direction) -> Result<(Vec<Edge>, Vec<Node>)> {
+        self.metrics.time("edges", self.inner.edges_and_ends(ids, direction)).await
+    }
+
+    async fn visible_edges_and_ends(
+        &self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<(Vec<Edge>, Vec<Node>)> {
+        self.metrics.time("edges", self.inner.visible_edges_and_ends(ids, direction, audience)).await
+    }
+
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
         self.metrics.time("apply", self.inner.apply_as(changes, actor)).await
     }

@@ -164,6 +164,22 @@ pub trait GraphStore: Send + Sync + 'static {
         Ok(edges)
     }
 
+    /// Like `edges`, with the nodes at the relationships' far ends when the backend reads them in
+    /// the same query (all, some or none: callers load the others). This default reads none.
+    async fn edges_and_ends(&self, ids: &[NodeId], direction: Direction) -> Result<(Vec<Edge>, Vec<Node>)> {
+        Ok((self.edges(ids, direction).await?, Vec::new()))
+    }
+
+    /// Like `visible_edges`, with far ends as `edges_and_ends` gives them. This default reads none.
+    async fn visible_edges_and_ends(
+        &self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<(Vec<Edge>, Vec<Node>)> {
+        Ok((self.visible_edges(ids, direction, audience).await?, Vec::new()))
+    }
+
     /// The relationships this instance holds between these nodes and nodes it does not hold
     /// (partners' nodes, by id), that way; `ids` may name either end.
     async fn foreign_edges(&self, _ids: &[NodeId], _direction: Direction) -> Result<Vec<Edge>> {

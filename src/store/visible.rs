@@ -69,6 +69,10 @@ impl GraphStore for Visible {
         self.inner.visible_edges(ids, direction, &self.audience).await
     }
 
+    async fn edges_and_ends(&self, ids: &[NodeId], direction: Direction) -> Result<(Vec<Edge>, Vec<Node>)> {
+        self.inner.visible_edges_and_ends(ids, direction, &self.audience).await
+    }
+
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
         // The caller is this view's, whatever the actor says; only the operation's name and the
         // partners are taken.

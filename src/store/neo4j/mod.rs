@@ -61,10 +61,14 @@
 //! timeout of its own). A server that is down refuses at once: calls fail in
 //! microseconds with `Unavailable` and succeed again once it is back.
 //!
-//! `trace` and `paths` run `store::traverse` over batched neighbour lookups, one
-//! Cypher round trip per step and at most `MAX_DEPTH` (10) steps, so they keep
-//! exactly the SQLite store's semantics and caps. A single variable-length MATCH
-//! would enumerate every path and can blow up on a dense graph.
+//! `trace` and `paths` run `store::traverse` over batched neighbour lookups, so
+//! they keep exactly the SQLite store's semantics and caps. The lookups read
+//! ahead (`walk.rs`): the first one gathers, in one statement, every node the
+//! walk may still reach that way (a pruning breadth-first expansion of distinct
+//! nodes, never an enumeration of paths), their relationships and far ends, up
+//! to `Neo4jOptions::walk_ahead` nodes, so a depth-4 trace is two round trips
+//! rather than one or two per level. That statement is the one whose text holds
+//! a number, the expansion's depth, which Cypher takes from no parameter.
 //!
 //! Full-text search uses the `node_words` full-text index
 //! (`db.index.fulltext.queryNodes`) with Lucene's score; the user's words become
@@ -80,11 +84,16 @@
 mod access;
 mod read;
 mod search;
+mod walk;
 mod write;
 
+pub use walk::BALL_NODES;
 pub(crate) use write::{edge_properties, node_properties};
 
+use walk::Walker;
+
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -120,6 +129,9 @@ pub struct Neo4jOptions {
     /// How long to wait for a connection, and for any one reply, before the
     /// store is declared unavailable.
     pub connect_timeout: Duration,
+    /// How many nodes a trace or path search reads ahead in one statement at most; 0 reads
+    /// one level at a time (see `walk.rs`).
+    pub walk_ahead: usize,
 }
 
 impl Default for Neo4jOptions {
@@ -130,6 +142,7 @@ impl Default for Neo4jOptions {
             database: None,
             pool_size: 16,
             connect_timeout: Duration::from_secs(10),
+            walk_ahead: BALL_NODES,
         }
     }
 }
@@ -193,6 +206,10 @@ pub struct Neo4jStore {
     /// handshake and the first reply. Every later reply is bounded by the
     /// driver's own timeout.
     patience: Duration,
+    /// How many read statements have been sent, shared by the clones of this store.
+    reads: Arc<AtomicU64>,
+    /// `Neo4jOptions::walk_ahead`.
+    walk_ahead: usize,
 }
 
 impl Neo4jStore {
@@ -222,7 +239,12 @@ impl Neo4jStore {
             other => db(other),
         })?;
         // The handshake has no timeout of its own in the driver; this bounds it.
-        let store = Neo4jStore { graph, patience: options.connect_timeout * 3 };
+        let store = Neo4jStore {
+            graph,
+            patience: options.connect_timeout * 3,
+            reads: Arc::default(),
+            walk_ahead: options.walk_ahead,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -250,8 +272,15 @@ impl Neo4jStore {
         Ok(())
     }
 
+    /// How many read statements this store has sent so far (each one round trip, and one more
+    /// per [`FETCH_SIZE`] rows of its answer), so that tests and benchmarks can count them.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     /// Runs a query outside any explicit transaction and reads every row.
     async fn rows(&self, query: Query) -> Result<Vec<neo4rs::Row>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let mut stream = tokio::time::timeout(self.patience, self.graph.execute(query))
             .await
             .map_err(|_| unavailable("no answer in time"))?
@@ -272,20 +301,6 @@ fn statements(text: &str) -> Vec<String> {
         .collect::<Vec<_>>()
         .join("\n");
     code.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
-}
-
-/// The store as the traversals see it: each lookup one round trip.
-struct Walker<'s>(&'s Neo4jStore);
-
-#[async_trait]
-impl traverse::Neighbours for Walker<'_> {
-    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
-        GraphStore::nodes(self.0, ids).await
-    }
-
-    async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        GraphStore::edges(self.0, ids, direction).await
-    }
 }
 
 #[async_trait]
@@ -328,21 +343,38 @@ impl GraphStore for Neo4jStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::All)).await?)
+        read::edges(
+            &self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::All, false)).await?,
+        )
     }
 
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction, audience, read::Reach::Local)).await?)
+        read::edges(&self.rows(read::edges_query(ids, direction, audience, read::Reach::Local, false)).await?)
+    }
+
+    async fn visible_edges_and_ends(
+        &self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<(Vec<Edge>, Vec<Node>)> {
+        if ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let rows = self.rows(read::edges_query(ids, direction, audience, read::Reach::Local, true)).await?;
+        Ok((read::edges(&rows)?, read::nodes(&rows)?))
     }
 
     async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        read::edges(&self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::Abroad)).await?)
+        read::edges(
+            &self.rows(read::edges_query(ids, direction, &Audience::Everything, read::Reach::Abroad, false)).await?,
+        )
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
@@ -394,11 +426,11 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
-        traverse::trace(&mut Walker(self), request).await
+        traverse::trace(&mut Walker::new(self, request.direction, &request.via), request).await
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
-        traverse::paths(&mut Walker(self), request).await
+        traverse::paths(&mut Walker::new(self, request.direction, &request.via), request).await
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {

@@ -125,7 +125,15 @@ pub(super) enum Reach {
     All,
 }
 
-pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audience, reach: Reach) -> Query {
+/// The relationships of `ids` that way, as an `edge` column; with `with_ends`, the node at each
+/// one's far end too, as a `node` column (only for `Reach::Local`, where the far end is a node here).
+pub(super) fn edges_query(
+    ids: &[NodeId],
+    direction: Direction,
+    audience: &Audience,
+    reach: Reach,
+    with_ends: bool,
+) -> Query {
     // Grouped by the given id, then by kind and the other end, as SQLite's
     // primary key (src, kind, dst) and its index (dst, kind, src) give them.
     // A stub is found by its own label's index, so each arm seeks one index.
@@ -156,11 +164,13 @@ pub(super) fn edges_query(ids: &[NodeId], direction: Direction, audience: &Audie
         ),
     };
     debug_assert!(reach == Reach::Local || visible.is_empty(), "only local relationships are read for an audience");
+    debug_assert!(reach == Reach::Local || !with_ends, "far ends are read only for local relationships");
+    let node = if with_ends { format!(", {other}{NODE_MAP} AS node") } else { String::new() };
     let text = format!(
         "UNWIND range(0, size($ids) - 1) AS i
          {matched}
          WITH i, a, r, b ORDER BY i, type(r), {other}.id
-         RETURN {EDGE_MAP} AS edge"
+         RETURN {EDGE_MAP} AS edge{node}"
     );
     params.into_query(&text).param("ids", id_list(ids))
 }
