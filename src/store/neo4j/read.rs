@@ -258,14 +258,19 @@ fn order_property(field: OrderField) -> &'static str {
     }
 }
 
-/// The properties with an index per list order (6-lists.cypher): `(kind, property, order, id)`.
+/// The properties with an index for the id and the title order (6-lists.cypher): `(kind, property, order, id)`.
 const INDEXED_PROPERTIES: [&str; 4] = ["status", "barrierKind", "learningKind", "embedding"];
 
 /// The field a page seeks in its `(kind, property, order, id)` index, with the
 /// property and the words, each once: the first word list on an indexed
-/// property, unless an organisation filter narrows the list first.
-fn seek_field(kind: NodeKind, filter: &NodeFilter) -> Option<(&'static str, &'static str, Vec<String>)> {
-    if !filter.organisations.is_empty() {
+/// property, unless an organisation filter narrows the list first or the
+/// order (by a date) has no such index.
+fn seek_field(
+    kind: NodeKind,
+    order: OrderField,
+    filter: &NodeFilter,
+) -> Option<(&'static str, &'static str, Vec<String>)> {
+    if !filter.organisations.is_empty() || !matches!(order, OrderField::Id | OrderField::Title) {
         return None;
     }
     filter.fields.iter().find_map(|test| match test {
@@ -278,7 +283,7 @@ fn seek_field(kind: NodeKind, filter: &NodeFilter) -> Option<(&'static str, &'st
 }
 
 pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
-    let seek = seek_field(query.kind, &query.filter);
+    let seek = seek_field(query.kind, query.order, &query.filter);
     let mut params = Params::default();
     let mut condition = conditions(query.kind, &query.filter, seek.as_ref().map(|s| s.0), &mut params)?;
     let property = order_property(query.order);
