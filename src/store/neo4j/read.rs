@@ -345,7 +345,6 @@ pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
     }
     let index = columns.join(", ");
     let index_order: Vec<String> = columns.iter().map(|c| format!("n.{c} {dir}")).collect();
-    let page_order: Vec<&String> = index_order.iter().skip(2).collect();
     let words = params.add(words);
     let limit = params.add(query.limit as i64);
     let text = format!(
@@ -358,7 +357,8 @@ pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
          WITH n ORDER BY {} LIMIT {limit}
          RETURN n{NODE_MAP} AS node",
         index_order.join(", "),
-        page_order.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        // The pages of the words merged: the order without the sought kind and word.
+        index_order[2..].join(", ")
     );
     Ok(params.into_query(&text))
 }
