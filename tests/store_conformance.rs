@@ -105,6 +105,7 @@ macro_rules! suite {
             dump_is_exactly_the_graph_applied,
             nodes_by_ids,
             lists_filter_order_and_page_as_on_sqlite,
+            field_lists_are_the_whole_kind_filtered_in_every_order,
             counts_match_sqlite,
             edges_both_directions,
             every_change_kind,
@@ -138,6 +139,77 @@ async fn neo4j_down_fails_fast_as_unavailable() {
     assert!(matches!(outcome, Err(Error::Unavailable(_))), "{:?}", outcome.err());
     assert_eq!(outcome.err().unwrap().code(), "UNAVAILABLE");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+/// Every list of the seed the API can ask for, as ids: each kind, filter, order and direction.
+async fn every_list(store: &Store) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for &kind in NodeKind::ALL {
+        for filter in filters(kind) {
+            for order in ORDERS {
+                for descending in [false, true] {
+                    out.push(ids(&store.list(&list(kind, filter.clone(), order, descending)).await.unwrap()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The indexes of a SQLite file: (name, statement), by name.
+fn sqlite_indexes(conn: &rusqlite::Connection) -> Vec<(String, String)> {
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// A store made at schema version 4 (before lists had an index per order) is
+/// brought up to date when opened, and answers every list as before.
+#[tokio::test]
+async fn a_store_of_schema_version_4_migrates_and_lists_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let store = sqlite_store(&dir, "old.db").await;
+    load_fixed_seed(&store).await;
+    let lists = every_list(&store).await;
+    drop(store);
+
+    // Turn the file back into version 4: version 5's indexes out, version 1's field indexes in.
+    let version_1 = include_str!("../src/store/sqlite/schema.sql");
+    let version_5 = include_str!("../src/store/sqlite/lists.sql");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let index_name = |line: &str| line.strip_prefix("CREATE INDEX ")?.split_whitespace().next().map(str::to_owned);
+    for name in version_5.lines().filter_map(index_name) {
+        conn.execute_batch(&format!("DROP INDEX {name}")).unwrap();
+    }
+    for line in version_1.lines().filter(|l| l.starts_with("CREATE INDEX") && l.contains("json_extract")) {
+        conn.execute_batch(line).unwrap();
+    }
+    conn.execute_batch("PRAGMA user_version = 4").unwrap();
+    // It is now what versions 1 to 4 make of an empty file.
+    let fresh = rusqlite::Connection::open_in_memory().unwrap();
+    for sql in [
+        version_1,
+        include_str!("../src/store/sqlite/search.sql"),
+        include_str!("../src/store/sqlite/access.sql"),
+        include_str!("../src/store/sqlite/foreign.sql"),
+    ] {
+        fresh.execute_batch(sql).unwrap();
+    }
+    assert_eq!(sqlite_indexes(&conn), sqlite_indexes(&fresh));
+    assert!(sqlite_indexes(&conn).iter().any(|(name, _)| name == "learnings_by_embedding"));
+    drop(conn);
+
+    let store = sqlite_store(&dir, "old.db").await;
+    assert_eq!(every_list(&store).await, lists);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 5);
+    let names: Vec<String> = sqlite_indexes(&conn).into_iter().map(|(name, _)| name).collect();
+    assert!(names.contains(&"learnings_by_embedding_id".to_owned()), "{names:?}");
+    assert!(!names.contains(&"learnings_by_embedding".to_owned()), "{names:?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -405,6 +477,62 @@ mod checks {
             false,
         );
         assert_eq!(ids(&store.list(&query).await.unwrap()), ["kc:principle:take-the-right-risks"]);
+    }
+
+    /// A list filtered by one of a kind's own fields (read from an index in the
+    /// list's order, word by word) is the kind's whole list in that order with
+    /// only the nodes whose field holds one of the words, whatever the words'
+    /// number, repetition or order; and it pages as that list.
+    pub async fn field_lists_are_the_whole_kind_filtered_in_every_order(store: &Store) {
+        load_fixed_seed(store).await;
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: [(NodeKind, &str, Vec<Vec<String>>); 5] = [
+            (NodeKind::Principle, "status", vec![words(&["ADOPTED"]), words(&["RETIRED", "ADOPTED", "RETIRED"])]),
+            (NodeKind::Experiment, "status", vec![words(&["COMPLETED"]), words(&["RUNNING", "COMPLETED"])]),
+            (NodeKind::Barrier, "kind", vec![words(&["CULTURAL"]), words(&["PERSONAL", "CULTURAL", "NOBODY"])]),
+            (NodeKind::Learning, "kind", vec![words(&["MINDSET"])]),
+            (NodeKind::Learning, "embedding", vec![words(&["EMBEDDED"]), words(&["SHARED", "EMBEDDED"])]),
+        ];
+        let mut found = 0;
+        for (kind, field, lists) in cases {
+            for chosen in lists {
+                for audience in [Audience::Everything, Audience::Member("kc".into())] {
+                    for order in ORDERS {
+                        for descending in [false, true] {
+                            let whole = list(
+                                kind,
+                                NodeFilter { audience: audience.clone(), ..NodeFilter::default() },
+                                order,
+                                descending,
+                            );
+                            let whole = store.list(&whole).await.unwrap();
+                            let want: Vec<&Node> = whole
+                                .iter()
+                                .filter(|n| {
+                                    let details = n.details.to_json();
+                                    details
+                                        .get(field)
+                                        .and_then(Value::as_str)
+                                        .is_some_and(|w| chosen.iter().any(|c| c == w))
+                                })
+                                .collect();
+                            let filter = NodeFilter {
+                                fields: vec![FieldTest::OneOf(field, chosen.clone())],
+                                audience: audience.clone(),
+                                ..NodeFilter::default()
+                            };
+                            let query = list(kind, filter, order, descending);
+                            let got = store.list(&query).await.unwrap();
+                            let want_ids: Vec<String> = want.iter().map(|n| n.id.to_string()).collect();
+                            assert_eq!(ids(&got), want_ids, "{kind:?} {field} {chosen:?} {order:?} desc={descending}");
+                            found += got.len();
+                            page_through(store, &query, &got).await;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found > 100, "the filters find too little to prove anything: {found}");
     }
 
     /// Pages through a full list with keyset windows, forwards and backwards,

@@ -86,6 +86,18 @@ pub enum FieldTest {
     AtLeast(&'static str, i64),
 }
 
+/// The words of a list, each once, in the order first given (a filter's
+/// `IN` list may repeat a word; a read per word must not).
+pub(crate) fn distinct_words(words: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for word in words {
+        if !out.contains(word) {
+            out.push(word.clone());
+        }
+    }
+    out
+}
+
 /// Which nodes of a kind a list or a count takes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeFilter {

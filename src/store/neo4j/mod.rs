@@ -112,6 +112,7 @@ const SCHEMA: &[(&str, &str)] = &[
     ("3-search.cypher", include_str!("../../../schema/neo4j/3-search.cypher")),
     ("4-access.cypher", include_str!("../../../schema/neo4j/4-access.cypher")),
     ("5-foreign.cypher", include_str!("../../../schema/neo4j/5-foreign.cypher")),
+    ("6-lists.cypher", include_str!("../../../schema/neo4j/6-lists.cypher")),
 ];
 
 /// How many rows one Bolt PULL brings back.

@@ -220,7 +220,8 @@ pub(super) fn audience_condition(audience: &Audience, node: &str, params: &mut P
 /// The Cypher condition on `n` of a kind and a filter. The kind is a parameter
 /// (served by the `node_kind` index) rather than a label in the text, so that
 /// the kinds share statement texts and Neo4j plans each filter's shape once.
-fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Params) -> Result<String> {
+/// The word list of the property `sought` (if any) is left for the caller to write.
+fn conditions(kind: NodeKind, filter: &NodeFilter, sought: Option<&str>, params: &mut Params) -> Result<String> {
     let mut parts = vec![format!("n.kind = {}", params.add(kind.as_str()))];
     if !filter.organisations.is_empty() {
         parts.push(format!("n.organisation IN {}", params.add(filter.organisations.clone())));
@@ -243,6 +244,7 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Params) -> Resul
     }
     for test in &filter.fields {
         let (field, condition) = match test {
+            FieldTest::OneOf(field, _) if Some(*field) == sought => continue,
             FieldTest::OneOf(field, words) => (*field, format!("IN {}", params.add(words.clone()))),
             FieldTest::AtLeast(field, low) => (*field, format!(">= {}", params.add(*low))),
         };
@@ -266,34 +268,114 @@ fn order_property(field: OrderField) -> &'static str {
     }
 }
 
-pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
-    let mut params = Params::default();
-    let mut condition = conditions(query.kind, &query.filter, &mut params)?;
-    let property = order_property(query.order);
-    // Keyset bounds compare (property, id) pairs; descending order flips them.
-    // A missing bound is a null parameter, so that a page's statement text (and
-    // Neo4j's cached plan) is the same whichever bounds it has.
-    let (later, earlier) = if query.descending { ("<", ">") } else { (">", "<") };
-    for (position, op) in [(&query.after, later), (&query.before, earlier)] {
-        let key = params.add(position.as_ref().map(|p| p.key.clone()));
-        let id = params.add(position.as_ref().map(|p| p.id.clone()));
-        condition +=
-            &format!(" AND ({key} IS NULL OR n.{property} {op} {key} OR (n.{property} = {key} AND n.id {op} {id}))");
+/// The properties with an index for the id and the title order (6-lists.cypher): `(kind, property, order, id)`.
+const INDEXED_PROPERTIES: [&str; 4] = ["status", "barrierKind", "learningKind", "embedding"];
+
+/// The field a page seeks in its `(kind, property, order, id)` index, with the
+/// property and the words, each once: the first word list on an indexed
+/// property, unless an organisation filter narrows the list first or the
+/// order (by a date) has no such index.
+fn seek_field(
+    kind: NodeKind,
+    order: OrderField,
+    filter: &NodeFilter,
+) -> Option<(&'static str, &'static str, Vec<String>)> {
+    if !filter.organisations.is_empty() || !matches!(order, OrderField::Id | OrderField::Title) {
+        return None;
     }
+    filter.fields.iter().find_map(|test| match test {
+        FieldTest::OneOf(field, words) if !words.is_empty() => {
+            let property = field_property(kind, field).filter(|p| INDEXED_PROPERTIES.contains(p))?;
+            Some((*field, property, crate::store::distinct_words(words)))
+        }
+        _ => None,
+    })
+}
+
+pub(super) fn list_query(query: &ListQuery) -> Result<Query> {
+    let seek = seek_field(query.kind, query.order, &query.filter);
+    let mut params = Params::default();
+    let mut condition = conditions(query.kind, &query.filter, seek.as_ref().map(|s| s.0), &mut params)?;
+    let property = order_property(query.order);
+    let (later, earlier) = if query.descending { ("<", ">") } else { (">", "<") };
     let ascending = query.descending == query.from_end;
     let dir = if ascending { "ASC" } else { "DESC" };
+    let Some((_, sought, words)) = seek else {
+        // Keyset bounds compare (property, id) pairs; descending order flips them.
+        // A missing bound is a null parameter, so that a page's statement text (and
+        // Neo4j's cached plan) is the same whichever bounds it has.
+        for (position, op) in [(&query.after, later), (&query.before, earlier)] {
+            let key = params.add(position.as_ref().map(|p| p.key.clone()));
+            let id = params.add(position.as_ref().map(|p| p.id.clone()));
+            condition += &format!(
+                " AND ({key} IS NULL OR n.{property} {op} {key} OR (n.{property} = {key} AND n.id {op} {id}))"
+            );
+        }
+        let limit = params.add(query.limit as i64);
+        let text = format!(
+            "MATCH (n:Node) WHERE {condition}
+             WITH n ORDER BY n.{property} {dir}, n.id {dir} LIMIT {limit}
+             RETURN n{NODE_MAP} AS node"
+        );
+        return Ok(params.into_query(&text));
+    };
+    // Each word is read from the index in the list's order, and the read stops
+    // after a page: every property of the index is bounded (a range, or only
+    // present) so that the seek gives the index's order, and a bound's tie on
+    // the order property is settled row by row in a form that the planner
+    // cannot split into a union of seeks.
+    let mut columns = vec!["kind".to_owned(), sought.to_owned()];
+    let mut id_bounded = false;
+    if query.order != OrderField::Id {
+        columns.push(property.to_owned());
+        let mut ranged = false;
+        for (position, op) in [(&query.after, later), (&query.before, earlier)] {
+            if let Some(p) = position {
+                let (key, id) = (params.add(p.key.clone()), params.add(p.id.clone()));
+                condition += &format!(
+                    " AND n.{property} {op}= {key} AND CASE WHEN n.{property} = {key} THEN n.id {op} {id} ELSE true END"
+                );
+                ranged = true;
+            }
+        }
+        if !ranged {
+            condition += &format!(" AND n.{property} IS NOT NULL");
+        }
+    } else {
+        for (position, op) in [(&query.after, later), (&query.before, earlier)] {
+            if let Some(p) = position {
+                condition += &format!(" AND n.id {op} {}", params.add(p.id.clone()));
+                id_bounded = true;
+            }
+        }
+    }
+    columns.push("id".into());
+    if !id_bounded {
+        condition += " AND n.id IS NOT NULL";
+    }
+    let index = columns.join(", ");
+    let index_order: Vec<String> = columns.iter().map(|c| format!("n.{c} {dir}")).collect();
+    let words = params.add(words);
     let limit = params.add(query.limit as i64);
     let text = format!(
-        "MATCH (n:Node) WHERE {condition}
-         WITH n ORDER BY n.{property} {dir}, n.id {dir} LIMIT {limit}
-         RETURN n{NODE_MAP} AS node"
+        "UNWIND {words} AS word
+         CALL (word) {{
+             MATCH (n:Node) USING INDEX n:Node({index}) WHERE n.{sought} = word AND {condition}
+             WITH n ORDER BY {} LIMIT {limit}
+             RETURN n
+         }}
+         WITH n ORDER BY {} LIMIT {limit}
+         RETURN n{NODE_MAP} AS node",
+        index_order.join(", "),
+        // The pages of the words merged: the order without the sought kind and word.
+        index_order[2..].join(", ")
     );
     Ok(params.into_query(&text))
 }
 
 pub(super) fn count_query(kind: NodeKind, filter: &NodeFilter) -> Result<Query> {
     let mut params = Params::default();
-    let condition = conditions(kind, filter, &mut params)?;
+    let condition = conditions(kind, filter, None, &mut params)?;
     let text = format!("MATCH (n:Node) WHERE {condition} RETURN count(n) AS count");
     Ok(params.into_query(&text))
 }

@@ -28,8 +28,13 @@ use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId,
 const READERS: u32 = 8;
 
 /// The versioned schema; a new version is a new entry, never an edit.
-const MIGRATIONS: [&str; 4] =
-    [include_str!("schema.sql"), include_str!("search.sql"), include_str!("access.sql"), include_str!("foreign.sql")];
+const MIGRATIONS: [&str; 5] = [
+    include_str!("schema.sql"),
+    include_str!("search.sql"),
+    include_str!("access.sql"),
+    include_str!("foreign.sql"),
+    include_str!("lists.sql"),
+];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

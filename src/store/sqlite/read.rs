@@ -178,14 +178,41 @@ fn slots(params: &mut Vec<Sql>, values: &[String]) -> String {
     out.join(", ")
 }
 
-/// The SQL condition and parameters of a kind and a filter.
-fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> String {
+/// The kinds' own fields with indexes of their own (lists.sql): one for the id
+/// order and one for the title order, each the field's value followed by the order's columns.
+const INDEXED_FIELDS: [(NodeKind, &str); 5] = [
+    (NodeKind::Principle, "status"),
+    (NodeKind::Experiment, "status"),
+    (NodeKind::Barrier, "kind"),
+    (NodeKind::Learning, "kind"),
+    (NodeKind::Learning, "embedding"),
+];
+
+/// The field a page of a list seeks in its index in the list's order, with its
+/// words, each once: the first of the filter's word lists on an indexed field,
+/// unless an organisation filter seeks the owner index instead (see
+/// `conditions`) or the order (by a date) has no such index.
+fn seek_field(kind: NodeKind, order: OrderField, filter: &NodeFilter) -> Option<(&'static str, Vec<String>)> {
+    if !filter.organisations.is_empty() || !matches!(order, OrderField::Id | OrderField::Title) {
+        return None;
+    }
+    filter.fields.iter().find_map(|test| match test {
+        FieldTest::OneOf(field, words) if INDEXED_FIELDS.contains(&(kind, *field)) && !words.is_empty() => {
+            Some((*field, crate::store::distinct_words(words)))
+        }
+        _ => None,
+    })
+}
+
+/// The SQL condition and parameters of a kind and a filter; the word list of
+/// the field `sought` (if any) is left for the caller to write.
+fn conditions(kind: NodeKind, filter: &NodeFilter, sought: Option<&str>, params: &mut Vec<Sql>) -> String {
     // The kind is a closed word, written into the text so that partial indexes apply.
     // Which index a list seeks is chosen here, as the planner (without
     // statistics) cannot weigh them: an organisation owns a small share of the
     // graph, so its filter seeks nodes_by_owner and the kind's own fields are
-    // then tested row by row (`+`); without it, a field with an expression
-    // index (schema.sql) seeks that index, the kind's test being marked as
+    // then tested row by row (`+`); without it, a field with expression
+    // indexes (lists.sql) seeks one of them, the kind's test being marked as
     // unselective so that the planner does not prefer the kind's column indexes.
     let by_owner = !filter.organisations.is_empty();
     let by_field = !by_owner && filter.fields.iter().any(|t| matches!(t, FieldTest::OneOf(..)));
@@ -222,9 +249,11 @@ fn conditions(kind: NodeKind, filter: &NodeFilter, params: &mut Vec<Sql>) -> Str
     }
     for test in &filter.fields {
         match test {
+            FieldTest::OneOf(field, _) if Some(*field) == sought => {}
             FieldTest::OneOf(field, words) => {
                 let slots = slots(params, words);
-                let seek = if by_owner { "+" } else { "" };
+                // Only the sought field (or, for a count, the planner's choice) seeks an index.
+                let seek = if by_owner || sought.is_some() { "+" } else { "" };
                 sql += &format!(" AND {seek}json_extract(details, '$.{field}') IN ({slots})");
             }
             FieldTest::AtLeast(field, low) => {
@@ -255,31 +284,63 @@ pub(super) fn list(conn: &Connection, query: &ListQuery) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// The statement of a page of a list, and its parameters.
+/// The statement of a page of a list, and its parameters. A list filtered by
+/// an indexed field reads each of the field's words in an index that is in the
+/// list's order and stops after the page; several words are several such
+/// reads, merged (`UNION ALL` of at most a page each, then ordered again).
 fn list_statement(query: &ListQuery) -> (String, Vec<Sql>) {
     let mut params = Vec::new();
-    let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE ");
-    sql += &conditions(query.kind, &query.filter, &mut params);
+    let seek = seek_field(query.kind, query.order, &query.filter);
+    let mut condition = conditions(query.kind, &query.filter, seek.as_ref().map(|s| s.0), &mut params);
     let column = order_column(query.order);
-    // Keyset bounds compare (column, id) pairs; descending order flips them.
+    // Keyset bounds compare (column, id) pairs (the id alone when it is the
+    // order, so that the bound is a range of the index); descending order flips them.
     let (later, earlier) = if query.descending { ("<", ">") } else { (">", "<") };
     for (position, op) in [(&query.after, later), (&query.before, earlier)] {
         if let Some(p) = position {
-            params.push(Sql::Text(p.key.clone()));
-            params.push(Sql::Text(p.id.clone()));
-            sql += &format!(" AND ({column}, id) {op} (?{}, ?{})", params.len() - 1, params.len());
+            if query.order == OrderField::Id {
+                params.push(Sql::Text(p.id.clone()));
+                condition += &format!(" AND id {op} ?{}", params.len());
+            } else {
+                params.push(Sql::Text(p.key.clone()));
+                params.push(Sql::Text(p.id.clone()));
+                condition += &format!(" AND ({column}, id) {op} (?{}, ?{})", params.len() - 1, params.len());
+            }
         }
     }
     let ascending = query.descending == query.from_end;
     let dir = if ascending { "ASC" } else { "DESC" };
+    let order = if query.order == OrderField::Id {
+        format!("ORDER BY id {dir}")
+    } else {
+        format!("ORDER BY {column} {dir}, id {dir}")
+    };
     params.push(Sql::Integer(query.limit as i64));
-    sql += &format!(" ORDER BY {column} {dir}, id {dir} LIMIT ?{}", params.len());
+    let limit = format!("LIMIT ?{}", params.len());
+    let page = |condition: &str| format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {condition} {order} {limit}");
+    let Some((field, words)) = seek else {
+        return (page(&condition), params);
+    };
+    let arms: Vec<String> = words
+        .into_iter()
+        .map(|word| {
+            params.push(Sql::Text(word));
+            page(&format!("{condition} AND json_extract(details, '$.{field}') = ?{}", params.len()))
+        })
+        .collect();
+    let sql = match &arms[..] {
+        [one] => one.clone(),
+        _ => {
+            let arms: Vec<String> = arms.iter().map(|arm| format!("SELECT * FROM ({arm})")).collect();
+            format!("{} {order} {limit}", arms.join(" UNION ALL "))
+        }
+    };
     (sql, params)
 }
 
 pub(super) fn count(conn: &Connection, kind: NodeKind, filter: &NodeFilter) -> Result<u64> {
     let mut params = Vec::new();
-    let sql = format!("SELECT count(*) FROM nodes WHERE {}", conditions(kind, filter, &mut params));
+    let sql = format!("SELECT count(*) FROM nodes WHERE {}", conditions(kind, filter, None, &mut params));
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
     let n: i64 = stmt.query_row(params_from_iter(params.iter()), |r| r.get(0)).map_err(Error::internal)?;
     Ok(n as u64)
@@ -425,19 +486,17 @@ pub(super) fn embedding_pairs(conn: &Connection, organisation: Option<&str>) -> 
 mod tests {
     use super::*;
     use crate::domain::NodeKind::{Learning, Principle};
+    use crate::store::Position;
 
-    /// How SQLite's bundled planner runs a page of a list: the details of its
-    /// query plan, joined.
-    fn plan(kind: NodeKind, organisations: &[&str], fields: Vec<FieldTest>) -> String {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::configure(&conn).unwrap();
-        super::super::migrations().to_latest(&mut conn).unwrap();
+    /// A page of 50 of a kind, filtered, in id order.
+    fn page(kind: NodeKind, organisations: &[&str], fields: Vec<FieldTest>) -> ListQuery {
         let filter = NodeFilter {
             organisations: organisations.iter().map(|o| o.to_string()).collect(),
             fields,
+            audience: Audience::Member("org1".into()),
             ..Default::default()
         };
-        let query = ListQuery {
+        ListQuery {
             kind,
             filter,
             order: OrderField::Id,
@@ -446,11 +505,23 @@ mod tests {
             before: None,
             limit: 50,
             from_end: false,
-        };
-        let (sql, params) = list_statement(&query);
+        }
+    }
+
+    /// How SQLite's bundled planner runs a page of a list: the details of its
+    /// query plan, joined.
+    fn plan_of(query: &ListQuery) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::configure(&conn).unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        let (sql, params) = list_statement(query);
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3)).unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    fn plan(kind: NodeKind, organisations: &[&str], fields: Vec<FieldTest>) -> String {
+        plan_of(&page(kind, organisations, fields))
     }
 
     fn one_of(field: &'static str, words: &[&str]) -> FieldTest {
@@ -461,10 +532,72 @@ mod tests {
     fn a_field_filter_seeks_its_expression_index() {
         for words in [&["EMBEDDED"][..], &["EMBEDDED", "PILOTED"], &["EMBEDDED", "PILOTED", "NOT_YET"]] {
             let plan = plan(Learning, &[], vec![one_of("embedding", words)]);
-            assert!(plan.contains("learnings_by_embedding"), "{words:?}: {plan}");
+            assert!(plan.contains("learnings_by_embedding_id"), "{words:?}: {plan}");
         }
         let plan = plan(Principle, &[], vec![one_of("status", &["ADOPTED"])]);
-        assert!(plan.contains("principles_by_status"), "{plan}");
+        assert!(plan.contains("principles_by_status_id"), "{plan}");
+    }
+
+    #[test]
+    fn a_page_of_one_word_is_read_in_index_order_by_id_and_title_both_ways() {
+        let orders = [(OrderField::Id, "id"), (OrderField::Title, "title")];
+        for (kind, field) in INDEXED_FIELDS {
+            for (order, suffix) in orders {
+                for (descending, from_end) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let bound = Some(Position { key: "k".into(), id: "i".into() });
+                    for (after, before) in [(None, None), (bound.clone(), None), (None, bound.clone())] {
+                        let mut query = page(kind, &[], vec![one_of(field, &["A"]), one_of("confidence", &["HIGH"])]);
+                        query.filter.tags = vec!["t".into()];
+                        (query.order, query.descending, query.from_end) = (order, descending, from_end);
+                        (query.after, query.before) = (after, before);
+                        let plan = plan_of(&query);
+                        let index = format!("{}s_by_{field}_{suffix}", kind.as_str().to_lowercase());
+                        assert!(plan.contains(&format!("USING INDEX {index} (")), "{index}: {plan}");
+                        assert!(!plan.contains("TEMP B-TREE"), "{index}: {plan}");
+                        if query.after.is_some() || query.before.is_some() {
+                            // The bound narrows the index's range rather than being tested row by row.
+                            let range = if order == OrderField::Id { "AND id" } else { "id)" };
+                            let bounded = ["<", ">"].iter().any(|op| {
+                                let value = if order == OrderField::Id { "?" } else { "(?,?)" };
+                                plan.contains(&format!("{range}{op}{value})"))
+                            });
+                            assert!(bounded, "{plan}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_by_date_seeks_a_field_index_and_sorts_what_it_finds() {
+        for order in [OrderField::CreatedAt, OrderField::UpdatedAt] {
+            for words in [&["EMBEDDED"][..], &["EMBEDDED", "SHARED"]] {
+                let mut query = page(Learning, &[], vec![one_of("embedding", words)]);
+                query.order = order;
+                let plan = plan_of(&query);
+                assert!(plan.contains("USING INDEX learnings_by_embedding_"), "{order:?} {words:?}: {plan}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_of_several_words_sorts_at_most_a_page_of_each() {
+        let mut query = page(Learning, &[], vec![one_of("embedding", &["EMBEDDED", "SHARED", "EMBEDDED"])]);
+        query.order = OrderField::Title;
+        let (sql, _) = list_statement(&query);
+        assert_eq!(sql.matches("UNION ALL").count(), 1, "{sql}");
+        let plan = plan_of(&query);
+        assert_eq!(plan.matches("USING INDEX learnings_by_embedding_title (").count(), 2, "{plan}");
+        // Each word's read is in index order and stops after a page; only each
+        // word's page (at most 50 rows) is sorted again for the merge.
+        let sorts: Vec<&str> = plan.split("; ").collect();
+        for (at, step) in sorts.iter().enumerate() {
+            if step.contains("TEMP B-TREE") {
+                assert!(sorts[at - 1].starts_with("SCAN (subquery-"), "{plan}");
+            }
+        }
+        assert!(plan.starts_with("MERGE (UNION ALL)"), "{plan}");
     }
 
     #[test]
