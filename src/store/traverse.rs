@@ -261,15 +261,21 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         }
         beyond.sort();
         beyond.dedup();
-        if result.truncated.is_empty()
-            && !beyond.is_empty()
-            && store.nodes(&beyond).await?.iter().any(|n| visible_node(n, request.as_of, &request.audience))
-        {
+        if result.truncated.is_empty() && !beyond.is_empty() && any_shown(store, &beyond, request).await? {
             result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
         }
     }
     result.kinds = request.kinds.clone();
     Ok(result)
+}
+
+/// Whether a trace could show any of these nodes.
+async fn any_shown(store: &mut dyn Neighbours, ids: &[NodeId], request: &TraceRequest) -> Result<bool> {
+    if request.as_of.is_none() {
+        // Only who may see them matters, which the store answers without reading them whole.
+        return Ok(!store.seen(ids, &request.audience).await?.is_empty());
+    }
+    Ok(store.nodes(ids).await?.iter().any(|n| visible_node(n, request.as_of, &request.audience)))
 }
 
 #[derive(Clone, Debug)]
@@ -476,8 +482,9 @@ struct Known {
     edges: Vec<Edge>,
     /// For each node, the steps a path may take from it: the next node and the relationship.
     next: Vec<Vec<(usize, usize)>>,
-    /// Each step once, as its node and its relationship's from, kind and to.
-    taken: HashSet<(usize, usize, RelationshipKind, usize)>,
+    /// Each step once: its node, the next, the relationship's kind, and whether the relationship
+    /// points the way of the step (when both ways are walked, it may point back).
+    taken: HashSet<(usize, usize, RelationshipKind, bool)>,
 }
 
 impl Known {
@@ -493,9 +500,9 @@ impl Known {
 
     /// Notes that a path may step from `here` to `there` along `edge`.
     fn add(&mut self, here: &NodeId, there: &NodeId, edge: Edge) {
+        let along = &edge.from == here;
         let (here, there) = (self.number(here), self.number(there));
-        let step = (here, self.number(&edge.from), edge.kind, self.number(&edge.to));
-        if self.taken.insert(step) {
+        if self.taken.insert((here, there, edge.kind, along)) {
             self.edges.push(edge);
             self.next[here].push((there, self.edges.len() - 1));
         }

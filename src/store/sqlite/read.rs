@@ -5,13 +5,14 @@
 //! their expression indexes apply.
 
 use std::collections::HashSet;
+use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::{Map, Value as Json};
 
-use crate::domain::{Audience, Details, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::domain::{Audience, Details, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, Result};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -64,13 +65,22 @@ fn node_at(row: &Row<'_>, at: usize) -> Result<Node> {
     })
 }
 
-/// Reads an edge from a row of `src, kind, dst, assertion, props`.
+/// Reads an edge from a row of `src, kind, dst, assertion, props`. The columns and the stored
+/// properties are read as one relationship record, in one pass over its text, and checked as
+/// any record is (`EdgeRecord::into_edge`).
 pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
     let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
-    let kind = enum_cell(text(1)?, RelationshipKind::parse)?;
-    let mut props: Map<String, Json> = json_cell(text(4)?)?;
-    props.insert("assertion".into(), text(3)?.into());
-    Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt)
+    let props = text(4)?;
+    let rest = props.strip_prefix('{').ok_or_else(|| corrupt(format!("properties {props} are not an object")))?;
+    let comma = if rest.trim_start().starts_with('}') { "" } else { "," };
+    let mut record = String::with_capacity(props.len() + 160);
+    for (name, column) in [("kind", 1), ("from", 0), ("to", 2), ("assertion", 3)] {
+        let lead = if name == "kind" { '{' } else { ',' };
+        write!(record, "{lead}\"{name}\":{}", Json::from(text(column)?)).map_err(corrupt)?;
+    }
+    record.push_str(comma);
+    record.push_str(rest);
+    json_cell::<EdgeRecord>(&record)?.into_edge().map_err(corrupt)
 }
 
 fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
@@ -297,7 +307,22 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
 
 /// A reader connection as the traversals see it. Its lookups are synchronous
 /// SQLite calls: the futures are ready at once, and run on a blocking thread.
-pub(super) struct Reader<'c>(pub &'c mut Connection);
+pub(super) struct Reader<'c>(&'c mut Connection);
+
+/// Runs a traversal over a reader connection, all its lookups in one read transaction: the
+/// walk sees one snapshot of the graph, and each statement finds the read lock already held
+/// rather than taking and releasing it.
+pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        // Left open by a walk that never finished (a panic); end it before starting another.
+        conn.execute_batch("ROLLBACK").map_err(Error::internal)?;
+    }
+    conn.execute_batch("BEGIN").map_err(Error::internal)?;
+    let answer = traversal(&mut Reader(conn));
+    // Nothing was written: ending the transaction only releases the snapshot.
+    conn.execute_batch("COMMIT").map_err(Error::internal)?;
+    answer
+}
 
 #[async_trait::async_trait]
 impl crate::store::traverse::Neighbours for Reader<'_> {
