@@ -5,14 +5,15 @@
 //! their expression indexes apply.
 
 use std::collections::HashSet;
-use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::{Map, Value as Json};
 
-use crate::domain::{Audience, Details, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, Result};
+use crate::domain::{
+    Assertion, Audience, Details, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
+};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -65,22 +66,34 @@ fn node_at(row: &Row<'_>, at: usize) -> Result<Node> {
     })
 }
 
-/// Reads an edge from a row of `src, kind, dst, assertion, props`. The columns and the stored
-/// properties are read as one relationship record, in one pass over its text, and checked as
-/// any record is (`EdgeRecord::into_edge`).
+/// Reads an edge from a row of `src, kind, dst, assertion, props`. Most relationships store no
+/// properties (`{}`): their record is made from the columns, without parsing any JSON, and
+/// checked as every record is (`EdgeRecord::into_edge`).
 pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
     let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    let kind = enum_cell(text(1)?, RelationshipKind::parse)?;
+    let assertion = enum_cell(text(3)?, Assertion::parse)?;
     let props = text(4)?;
-    let rest = props.strip_prefix('{').ok_or_else(|| corrupt(format!("properties {props} are not an object")))?;
-    let comma = if rest.trim_start().starts_with('}') { "" } else { "," };
-    let mut record = String::with_capacity(props.len() + 160);
-    for (name, column) in [("kind", 1), ("from", 0), ("to", 2), ("assertion", 3)] {
-        let lead = if name == "kind" { '{' } else { ',' };
-        write!(record, "{lead}\"{name}\":{}", Json::from(text(column)?)).map_err(corrupt)?;
+    if props != "{}" {
+        let mut props: Map<String, Json> = json_cell(props)?;
+        props.insert("assertion".into(), assertion.as_str().into());
+        return Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt);
     }
-    record.push_str(comma);
-    record.push_str(rest);
-    json_cell::<EdgeRecord>(&record)?.into_edge().map_err(corrupt)
+    let record = EdgeRecord {
+        kind,
+        from: text(0)?.to_owned(),
+        to: text(2)?.to_owned(),
+        assertion: Some(assertion),
+        how: None,
+        system_condition: None,
+        on: None,
+        contribution: None,
+        strength: None,
+        sources: None,
+        quote: None,
+        locator: None,
+    };
+    record.into_edge().map_err(corrupt)
 }
 
 fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
