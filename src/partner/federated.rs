@@ -43,11 +43,7 @@ struct Plan {
 impl Plan {
     /// One step, for a relationship field.
     fn one_step(direction: Direction, max_nodes: usize) -> Plan {
-        let direction = match direction {
-            Direction::Out => TraceDirection::Downstream,
-            Direction::In => TraceDirection::Upstream,
-        };
-        Plan { direction, via: Vec::new(), as_of: None, levels: 1, max_nodes }
+        Plan { direction: TraceDirection::along(direction), via: Vec::new(), as_of: None, levels: 1, max_nodes }
     }
 }
 
@@ -332,6 +328,11 @@ impl Neighbours for Walker<'_> {
     }
 
     async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        // A walk one way asks partners to walk on the way of this lookup: a path search looks
+        // out from its start and back from its target.
+        if self.plan.direction != TraceDirection::Both {
+            self.plan.direction = TraceDirection::along(direction);
+        }
         self.fed.all_edges(ids, direction, &self.plan, &self.report).await
     }
 
@@ -450,8 +451,7 @@ impl GraphStore for Federated {
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
-        // The search walks back from the target; that is the way partners are asked to walk.
-        let mut walker = self.walker(request.direction.reversed(), &request.via, None, traverse::MAX_TRACE_NODES);
+        let mut walker = self.walker(request.direction, &request.via, None, traverse::MAX_TRACE_NODES);
         let mut paths = traverse::paths(&mut walker, request).await?;
         self.unreachable(&walker.report, &mut paths.truncated);
         Ok(paths)

@@ -39,6 +39,14 @@ impl TraceDirection {
         }
     }
 
+    /// The walk that takes only this one way.
+    pub fn along(step: Direction) -> TraceDirection {
+        match step {
+            Direction::Out => TraceDirection::Downstream,
+            Direction::In => TraceDirection::Upstream,
+        }
+    }
+
     pub fn reversed(self) -> TraceDirection {
         match self {
             TraceDirection::Downstream => TraceDirection::Upstream,
@@ -253,15 +261,21 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         }
         beyond.sort();
         beyond.dedup();
-        if result.truncated.is_empty()
-            && !beyond.is_empty()
-            && store.nodes(&beyond).await?.iter().any(|n| visible_node(n, request.as_of, &request.audience))
-        {
+        if result.truncated.is_empty() && !beyond.is_empty() && any_shown(store, &beyond, request).await? {
             result.truncated.push(format!("maxDepth {} was reached; more lies beyond", request.max_depth));
         }
     }
     result.kinds = request.kinds.clone();
     Ok(result)
+}
+
+/// Whether a trace could show any of these nodes.
+async fn any_shown(store: &mut dyn Neighbours, ids: &[NodeId], request: &TraceRequest) -> Result<bool> {
+    if request.as_of.is_none() {
+        // Only who may see them matters, which the store answers without reading them whole.
+        return Ok(!store.seen(ids, &request.audience).await?.is_empty());
+    }
+    Ok(store.nodes(ids).await?.iter().any(|n| visible_node(n, request.as_of, &request.audience)))
 }
 
 #[derive(Clone, Debug)]
@@ -287,9 +301,9 @@ pub struct Paths {
     pub truncated: Vec<String>,
 }
 
-/// Finds simple paths: a backward walk from the target marks how far each node
-/// is from it, then a depth-first search from the start only steps where the
-/// target is still within reach, one path length at a time.
+/// Finds simple paths. Two walks, one from each end, mark the relationships any path of at
+/// most `max_depth` steps can take (see `meet`); a depth-first search over them then steps only
+/// where the target is still within reach, one path length at a time, shortest first.
 pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Paths> {
     let ends = store.nodes(&[request.from.clone(), request.to.clone()]).await?;
     for id in [&request.from, &request.to] {
@@ -301,88 +315,45 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
     if request.from == request.to {
         return Ok(result);
     }
-    // distance[v]: fewest steps from v to the target; forward[v]: steps from v that keep it in reach.
-    let mut distance: HashMap<NodeId, u32> = HashMap::from([(request.to.clone(), 0)]);
-    let mut forward: HashMap<NodeId, Vec<(NodeId, Edge)>> = HashMap::new();
-    let mut frontier = vec![request.to.clone()];
-    let back = request.direction.reversed();
-    // Whether the audience may see a node, for each node looked at; both ends were checked above.
-    let mut seen: HashMap<NodeId, bool> = HashMap::from([(request.to.clone(), true), (request.from.clone(), true)]);
-    for depth in 1..=request.max_depth {
-        if frontier.is_empty() {
-            break;
-        }
-        store.reach(request.max_depth - depth + 1);
-        let mut found: Vec<(NodeId, NodeId, Edge)> = Vec::new();
-        for &step in back.steps() {
-            for edge in store.edges(&frontier, step).await? {
-                if !visible_edge(&edge, &request.via, None) {
-                    continue;
-                }
-                let (here, there) = match step {
-                    Direction::In => (edge.from.clone(), edge.to.clone()),
-                    Direction::Out => (edge.to.clone(), edge.from.clone()),
-                };
-                found.push((here, there, edge));
-            }
-        }
-        // Only nodes the audience may see are stepped through; each is looked at once.
-        if request.audience != Audience::Everything {
-            let mut fresh: Vec<NodeId> = found.iter().map(|(here, ..)| here.clone()).collect();
-            fresh.retain(|id| !seen.contains_key(id));
-            fresh.sort();
-            fresh.dedup();
-            let shown = store.seen(&fresh, &request.audience).await?;
-            for id in fresh {
-                let visible = shown.contains(&id);
-                seen.insert(id, visible);
-            }
-            found.retain(|(here, ..)| seen[here]);
-        }
-        let mut next = Vec::new();
-        for (here, there, edge) in found {
-            forward.entry(here.clone()).or_default().push((there, edge));
-            if !distance.contains_key(&here) {
-                distance.insert(here.clone(), depth);
-                next.push(here);
-            }
-        }
-        frontier = next;
+    let known = meet(store, request).await?;
+    let (start, target) = (known.index[&request.from], known.index[&request.to]);
+    let distance = known.distances_to(target);
+    if distance[start] == UNREACHED {
+        return Ok(result);
     }
-    let Some(&shortest) = distance.get(&request.from) else { return Ok(result) };
     let mut work = 0usize;
-    'lengths: for length in shortest..=request.max_depth {
-        let mut stack: Vec<(NodeId, Vec<NodeId>, Vec<Edge>)> =
-            vec![(request.from.clone(), vec![request.from.clone()], vec![])];
-        while let Some((at, nodes, edges)) = stack.pop() {
+    'lengths: for length in distance[start]..=request.max_depth {
+        // Partial paths as the nodes and relationships (numbered) they went through.
+        let mut stack: Vec<(Vec<usize>, Vec<usize>)> = vec![(vec![start], vec![])];
+        while let Some((nodes, edges)) = stack.pop() {
             work += 1;
             if work > MAX_PATH_WORK {
                 result.truncated.push("the path search stopped after exploring its work limit".into());
                 break 'lengths;
             }
-            if edges.len() as u32 == length || at == request.to {
-                if at == request.to && edges.len() as u32 == length {
-                    result.paths.push((nodes, edges));
+            let at = nodes[nodes.len() - 1];
+            let steps = edges.len() as u32;
+            if steps == length || at == target {
+                if at == target && steps == length {
+                    let ids = nodes.iter().map(|&n| known.ids[n].clone()).collect();
+                    result.paths.push((ids, edges.iter().map(|&e| known.edges[e].clone()).collect()));
                     if result.paths.len() >= request.first {
                         break 'lengths;
                     }
                 }
                 continue;
             }
-            let left = length - edges.len() as u32 - 1;
-            let mut steps: Vec<&(NodeId, Edge)> = forward.get(&at).map(|v| v.iter().collect()).unwrap_or_default();
-            steps.sort_by(|a, b| b.0.cmp(&a.0));
-            let mut taken: HashSet<EdgeKey> = HashSet::new();
-            for (there, edge) in steps {
-                let reachable = distance.get(there).is_some_and(|d| *d <= left);
-                if !reachable || nodes.contains(there) || !taken.insert(key(edge)) {
+            let left = length - steps - 1;
+            // Pushed last to first, so that the first step (see `Known::sort`) is tried first.
+            for &(there, edge) in known.next[at].iter().rev() {
+                if distance[there] > left || nodes.contains(&there) {
                     continue;
                 }
                 let mut nodes = nodes.clone();
-                nodes.push(there.clone());
+                nodes.push(there);
                 let mut edges = edges.clone();
-                edges.push(edge.clone());
-                stack.push((there.clone(), nodes, edges));
+                edges.push(edge);
+                stack.push((nodes, edges));
             }
         }
     }
@@ -391,4 +362,183 @@ pub async fn paths(store: &mut dyn Neighbours, request: &PathRequest) -> Result<
     ids.dedup();
     result.nodes = store.nodes(&ids).await?;
     Ok(result)
+}
+
+/// The distance of a node from which the target cannot be reached.
+const UNREACHED: u32 = u32::MAX;
+
+/// Walks from both ends of a path search at once, each step expanding the end whose frontier is
+/// smaller, until the levels expanded on the two sides add up to `max_depth` or one side has
+/// nowhere left to go. The relationships found then hold every path of at most `max_depth`
+/// steps: on such a path of length L, take the step from its i-th node v to the next, w. If the
+/// start's side expanded k > i levels, it expanded v (no further than i from the start) and found
+/// the step; otherwise the target's side expanded m = max_depth - k ≥ L - i levels, and with them
+/// w (no further than L - i - 1 from the target), and found the step from its end. A side that
+/// ran out of frontier expanded everything it can reach, so it found every step of every path.
+async fn meet(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Known> {
+    let mut known = Known::default();
+    known.number(&request.from);
+    known.number(&request.to);
+    let mut sides =
+        [Side::new(&request.from, request.direction, true), Side::new(&request.to, request.direction, false)];
+    // Whether the audience may see a node, for each node looked at; both ends were checked.
+    let mut seen: HashMap<NodeId, bool> = HashMap::from([(request.from.clone(), true), (request.to.clone(), true)]);
+    loop {
+        let done = sides[0].levels + sides[1].levels;
+        if done >= request.max_depth || sides.iter().any(|s| s.frontier.is_empty()) {
+            break;
+        }
+        // The smaller frontier is the cheaper to expand; on a tie, the start's.
+        let side = if sides[1].frontier.len() < sides[0].frontier.len() { &mut sides[1] } else { &mut sides[0] };
+        // At most this many levels are left to this side, should the other expand no more.
+        store.reach(request.max_depth - done);
+        side.expand(store, request, &mut seen, &mut known).await?;
+    }
+    known.sort();
+    Ok(known)
+}
+
+/// One end of a path search and the walk out from it.
+struct Side {
+    /// The ways the walk looks from each node.
+    steps: &'static [Direction],
+    /// Whether this is the start's side, which walks the way paths run (the target's walks back).
+    forward: bool,
+    /// Every node the walk reached.
+    reached: HashSet<NodeId>,
+    /// The nodes reached at the last level, to expand next.
+    frontier: Vec<NodeId>,
+    /// How many levels the walk expanded.
+    levels: u32,
+}
+
+impl Side {
+    fn new(end: &NodeId, direction: TraceDirection, forward: bool) -> Side {
+        let steps = if forward { direction.steps() } else { direction.reversed().steps() };
+        Side { steps, forward, reached: HashSet::from([end.clone()]), frontier: vec![end.clone()], levels: 0 }
+    }
+
+    /// Expands the frontier by one level, stepping only into nodes the audience may see.
+    async fn expand(
+        &mut self,
+        store: &mut dyn Neighbours,
+        request: &PathRequest,
+        seen: &mut HashMap<NodeId, bool>,
+        known: &mut Known,
+    ) -> Result<()> {
+        let mut found: Vec<(Edge, Direction)> = Vec::new();
+        for &step in self.steps {
+            for edge in store.edges(&self.frontier, step).await? {
+                if visible_edge(&edge, &request.via, None) {
+                    found.push((edge, step));
+                }
+            }
+        }
+        if request.audience != Audience::Everything {
+            let mut fresh: Vec<NodeId> = found
+                .iter()
+                .map(|(edge, step)| far_end(edge, *step))
+                .filter(|id| !seen.contains_key(*id))
+                .cloned()
+                .collect();
+            fresh.sort();
+            fresh.dedup();
+            let shown = store.seen(&fresh, &request.audience).await?;
+            for id in fresh {
+                let visible = shown.contains(&id);
+                seen.insert(id, visible);
+            }
+            found.retain(|(edge, step)| seen[far_end(edge, *step)]);
+        }
+        self.levels += 1;
+        let mut next = Vec::new();
+        for (edge, step) in found {
+            let there = far_end(&edge, step).clone();
+            let here = match step {
+                Direction::Out => edge.from.clone(),
+                Direction::In => edge.to.clone(),
+            };
+            if self.reached.insert(there.clone()) {
+                next.push(there.clone());
+            }
+            if self.forward {
+                known.add(&here, &there, edge);
+            } else {
+                known.add(&there, &here, edge);
+            }
+        }
+        // Backends return relationships in their own order; sorted, every backend walks alike.
+        next.sort();
+        self.frontier = next;
+        Ok(())
+    }
+}
+
+/// The steps a path search found, over numbered nodes and relationships.
+#[derive(Default)]
+struct Known {
+    ids: Vec<NodeId>,
+    index: HashMap<NodeId, usize>,
+    edges: Vec<Edge>,
+    /// For each node, the steps a path may take from it: the next node and the relationship.
+    next: Vec<Vec<(usize, usize)>>,
+    /// Each step once: its node, the next, the relationship's kind, and whether the relationship
+    /// points the way of the step (when both ways are walked, it may point back).
+    taken: HashSet<(usize, usize, RelationshipKind, bool)>,
+}
+
+impl Known {
+    fn number(&mut self, id: &NodeId) -> usize {
+        if let Some(&n) = self.index.get(id) {
+            return n;
+        }
+        self.ids.push(id.clone());
+        self.next.push(Vec::new());
+        self.index.insert(id.clone(), self.ids.len() - 1);
+        self.ids.len() - 1
+    }
+
+    /// Notes that a path may step from `here` to `there` along `edge`.
+    fn add(&mut self, here: &NodeId, there: &NodeId, edge: Edge) {
+        let along = &edge.from == here;
+        let (here, there) = (self.number(here), self.number(there));
+        if self.taken.insert((here, there, edge.kind, along)) {
+            self.edges.push(edge);
+            self.next[here].push((there, self.edges.len() - 1));
+        }
+    }
+
+    /// Orders each node's steps by the node they lead to, then the relationship's kind (then its
+    /// from, when both ways are walked), so that every backend answers alike.
+    fn sort(&mut self) {
+        let (ids, edges) = (&self.ids, &self.edges);
+        for steps in &mut self.next {
+            steps.sort_by(|a, b| {
+                let (x, y) = (&edges[a.1], &edges[b.1]);
+                (&ids[a.0], x.kind, &x.from).cmp(&(&ids[b.0], y.kind, &y.from))
+            });
+        }
+    }
+
+    /// The fewest steps from each node to the target over the known steps (`UNREACHED` if none).
+    fn distances_to(&self, target: usize) -> Vec<u32> {
+        let mut back: Vec<Vec<usize>> = vec![Vec::new(); self.ids.len()];
+        for (here, steps) in self.next.iter().enumerate() {
+            for &(there, _) in steps {
+                back[there].push(here);
+            }
+        }
+        let mut distance = vec![UNREACHED; self.ids.len()];
+        distance[target] = 0;
+        let mut queue = std::collections::VecDeque::from([target]);
+        while let Some(at) = queue.pop_front() {
+            for &before in &back[at] {
+                if distance[before] == UNREACHED {
+                    distance[before] = distance[at] + 1;
+                    queue.push_back(before);
+                }
+            }
+        }
+        distance
+    }
 }

@@ -224,12 +224,12 @@ impl GraphStore for SqliteStore {
 
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
         let request = request.clone();
-        self.read(move |c| futures::executor::block_on(traverse::trace(&mut read::Reader(c), &request))).await
+        self.read(move |c| read::walk(c, |reader| futures::executor::block_on(traverse::trace(reader, &request)))).await
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
         let request = request.clone();
-        self.read(move |c| futures::executor::block_on(traverse::paths(&mut read::Reader(c), &request))).await
+        self.read(move |c| read::walk(c, |reader| futures::executor::block_on(traverse::paths(reader, &request)))).await
     }
 
     async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {

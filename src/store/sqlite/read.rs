@@ -11,7 +11,9 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::{Map, Value as Json};
 
-use crate::domain::{Audience, Details, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
+use crate::domain::{
+    Assertion, Audience, Details, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
+};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -64,13 +66,34 @@ fn node_at(row: &Row<'_>, at: usize) -> Result<Node> {
     })
 }
 
-/// Reads an edge from a row of `src, kind, dst, assertion, props`.
+/// Reads an edge from a row of `src, kind, dst, assertion, props`. Most relationships store no
+/// properties (`{}`): their record is made from the columns, without parsing any JSON, and
+/// checked as every record is (`EdgeRecord::into_edge`).
 pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
     let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
     let kind = enum_cell(text(1)?, RelationshipKind::parse)?;
-    let mut props: Map<String, Json> = json_cell(text(4)?)?;
-    props.insert("assertion".into(), text(3)?.into());
-    Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt)
+    let assertion = enum_cell(text(3)?, Assertion::parse)?;
+    let props = text(4)?;
+    if props != "{}" {
+        let mut props: Map<String, Json> = json_cell(props)?;
+        props.insert("assertion".into(), assertion.as_str().into());
+        return Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt);
+    }
+    let record = EdgeRecord {
+        kind,
+        from: text(0)?.to_owned(),
+        to: text(2)?.to_owned(),
+        assertion: Some(assertion),
+        how: None,
+        system_condition: None,
+        on: None,
+        contribution: None,
+        strength: None,
+        sources: None,
+        quote: None,
+        locator: None,
+    };
+    record.into_edge().map_err(corrupt)
 }
 
 fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
@@ -358,7 +381,22 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
 
 /// A reader connection as the traversals see it. Its lookups are synchronous
 /// SQLite calls: the futures are ready at once, and run on a blocking thread.
-pub(super) struct Reader<'c>(pub &'c mut Connection);
+pub(super) struct Reader<'c>(&'c mut Connection);
+
+/// Runs a traversal over a reader connection, all its lookups in one read transaction: the
+/// walk sees one snapshot of the graph, and each statement finds the read lock already held
+/// rather than taking and releasing it.
+pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
+    if !conn.is_autocommit() {
+        // Left open by a walk that never finished (a panic); end it before starting another.
+        conn.execute_batch("ROLLBACK").map_err(Error::internal)?;
+    }
+    conn.execute_batch("BEGIN").map_err(Error::internal)?;
+    let answer = traversal(&mut Reader(conn));
+    // Nothing was written: ending the transaction only releases the snapshot.
+    conn.execute_batch("COMMIT").map_err(Error::internal)?;
+    answer
+}
 
 #[async_trait::async_trait]
 impl crate::store::traverse::Neighbours for Reader<'_> {
