@@ -166,7 +166,7 @@ async fn neo4j() -> Option<(Store, tokio::sync::MutexGuard<'static, ()>)> {
     Some((store, turn))
 }
 
-/// Refuses four bad records of a file of many batches, each leaving the empty
+/// Refuses five bad records of a file of many batches, each leaving the empty
 /// store empty, then takes the good file whole, its search working.
 async fn refuse_bad_records_then_take_the_good_file(store: &Store) {
     let text_in = generated(ORGANISATIONS);
@@ -176,13 +176,15 @@ async fn refuse_bad_records_then_take_the_good_file(store: &Store) {
     assert!(store.is_empty().await.unwrap(), "the test starts from an empty store");
 
     // A record the parser refuses, a node the store refuses (its id is taken),
-    // and relationships the store refuses (a missing end, an early influence).
+    // and relationships the store refuses (a missing end, one written twice, an early influence).
     // Node 4,421 is the first barrier of the 45th organisation (100 nodes each).
     let mut barrier = file["nodes"][4_421].clone();
     assert!(text(&barrier["id"]).contains(":barrier:"), "{barrier}");
     barrier["severity"] = json!(9);
     let duplicate = file["nodes"][7].clone();
     let missing = json!({ "kind": "UPHOLDS", "from": "org3:principle:principle-1", "to": "org3:value:value-99" });
+    // A relationship of the first batch, again.
+    let again = file["relationships"][5].clone();
     let mut early =
         file["relationships"].as_array().unwrap().iter().find(|r| r["kind"] == "INFLUENCED").unwrap().clone();
     early["on"] = json!("2000-01-01");
@@ -192,6 +194,7 @@ async fn refuse_bad_records_then_take_the_good_file(store: &Store) {
         (with_record(&text_in, "nodes", 4_421, barrier), "nodes[4421].severity".to_owned(), None),
         (with_record(&text_in, "nodes", last_node, duplicate), format!("nodes[{last_node}]"), Some("CONFLICT")),
         (with_record(&text_in, "relationships", deep, missing), format!("relationships[{deep}]"), Some("UNKNOWN_NODE")),
+        (with_record(&text_in, "relationships", deep, again), format!("relationships[{deep}]"), Some("CONFLICT")),
         (
             with_record(&text_in, "relationships", deep, early),
             format!("relationships[{deep}].on"),

@@ -23,7 +23,7 @@ pub use node::{
     SourceDetails, ValueDetails, now, timestamp,
 };
 pub use record::{EdgeRecord, NodeRecord, SeedFile};
-pub use relationship::{Citation, Edge, Influence, check_influence_date};
+pub use relationship::{Citation, Edge, Influence, check_influence_date, check_influence_since};
 pub use vocabulary::*;
 
 /// The longest title a node may have.

@@ -134,15 +134,20 @@ impl Influence {
 
 /// Refuses an influence dated before its learning existed.
 pub fn check_influence_date(learning: &Node, edge: &Edge) -> Result<()> {
+    check_influence_since(&learning.id, learning.existed_since(), edge)
+}
+
+/// Refuses an influence dated before `since`, the day its learning began to exist
+/// (`Node::existed_since`), for a caller that has that day without the learning itself.
+pub fn check_influence_since(learning: &NodeId, since: NaiveDate, edge: &Edge) -> Result<()> {
     let Some(influence) = &edge.influence else { return Ok(()) };
-    let since = learning.existed_since();
     if influence.on < since {
         return Err(Error::rule(
             "on",
             "INFLUENCE_BEFORE_LEARNING",
             format!(
                 "the influence is dated {}, but the learning {} only existed from {since}; a learning cannot influence anything before it existed",
-                influence.on, learning.id
+                influence.on, learning
             ),
         ));
     }

@@ -9,7 +9,7 @@ use serde_json::{Value as Json, json};
 
 use crate::domain::{
     Actor, Applied, Audience, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodeKind,
-    RelationshipKind, Result, Role, check_influence_date,
+    RelationshipKind, Result, Role, check_influence_since,
 };
 
 use super::AuditEntry;
@@ -53,6 +53,11 @@ pub trait Writer: Send {
     /// Whether a node exists; cheaper than reading it where the node itself is not needed.
     async fn exists(&mut self, id: &NodeId) -> Result<bool> {
         Ok(self.node(id).await?.is_some())
+    }
+    /// The day a node began to exist (`Node::existed_since`), if it is here: all the influence
+    /// rule needs of its learning; cheaper than reading it where a writer knows the day.
+    async fn existed_since(&mut self, id: &NodeId) -> Result<Option<NaiveDate>> {
+        Ok(self.node(id).await?.map(|node| node.existed_since()))
     }
     async fn insert_node(&mut self, node: &Node) -> Result<()>;
     async fn replace_node(&mut self, node: &Node) -> Result<()>;
@@ -437,12 +442,12 @@ async fn apply_one(
 async fn link(w: &mut dyn Writer, edge: Edge, partners: Option<&[String]>) -> Result<Applied> {
     // The edge's own rules hold however it was built, not only when parsed from input.
     let edge = edge.checked()?;
-    // Only an influence needs its learning read (for its date); other ends need only be placed.
-    let learning = match edge.influence {
-        Some(_) => w.node(&edge.from).await?,
+    // Only an influence needs its learning's first day; other ends need only be placed.
+    let since = match edge.influence {
+        Some(_) => w.existed_since(&edge.from).await?,
         None => None,
     };
-    let from = match learning {
+    let from = match since {
         Some(_) => Place::Here,
         None => place(w, &edge.from, partners).await?,
     };
@@ -458,8 +463,8 @@ async fn link(w: &mut dyn Writer, edge: Edge, partners: Option<&[String]>) -> Re
         return Err(Error::Conflict(format!("{} -[{}]-> {} already exists", edge.from, edge.kind, edge.to)));
     }
     // A foreign learning's date is its owner's to check, against the partner's answer.
-    if let Some(learning) = &learning {
-        check_influence_date(learning, &edge)?;
+    if let Some(since) = since {
+        check_influence_since(&edge.from, since, &edge)?;
     }
     for source in edge.influence.iter().flat_map(|i| &i.sources) {
         if !w.exists(source).await? {

@@ -7,7 +7,10 @@ use serde_json::Value as Json;
 
 use super::read::{FOREIGN_EDGE_COLUMNS, NODE_COLUMNS, edge_from_row, node_from_row};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, RelationshipKind, Result, timestamp};
+mod loader;
+
 use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Writer, apply_changes, next_batch};
+use loader::Loader;
 
 pub(super) fn apply(
     conn: &mut Connection,
@@ -61,9 +64,17 @@ fn import_in_transaction(
         let empty = is_empty(writer.tx).map_err(at_start)?;
         let set_aside = if empty { derived::set_aside(writer.tx).map_err(at_start)? } else { Vec::new() };
         let mut set = ChangeSet::new(now);
-        while let Some(batch) = next_batch(batches.blocking_recv(), set.applied())? {
-            // The writer's futures never wait: each step is a synchronous SQLite call.
-            futures::executor::block_on(set.apply(writer, batch, |_| {}))?;
+        {
+            // Into an empty store, the loader answers the rules from what it wrote.
+            let mut loader = empty.then(|| Loader::new(SqliteWriter { tx: &mut *writer.tx }));
+            let changes: &mut dyn Writer = match &mut loader {
+                Some(loader) => loader,
+                None => &mut *writer,
+            };
+            while let Some(batch) = next_batch(batches.blocking_recv(), set.applied())? {
+                // The writer's futures never wait: each step is a synchronous SQLite call.
+                futures::executor::block_on(set.apply(changes, batch, |_| {}))?;
+            }
         }
         let applied = set.applied();
         set.finish()?;
@@ -148,10 +159,12 @@ mod derived {
         }
         tx.execute_batch("INSERT INTO node_words (rowid, title, body) SELECT seq, title, body FROM node_text")
             .map_err(db)?;
-        for (_, sql) in set_aside {
-            tx.execute_batch(sql).map_err(db)?;
-        }
-        Ok(())
+        // The sorts that build the indexes may spread over the machine's cores meanwhile.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        tx.execute_batch(&format!("PRAGMA threads = {cores}")).map_err(db)?;
+        let built = set_aside.iter().try_for_each(|(_, sql)| tx.execute_batch(sql).map_err(db));
+        tx.execute_batch("PRAGMA threads = 0").map_err(db)?;
+        built
     }
 }
 
@@ -186,21 +199,47 @@ fn db(e: rusqlite::Error) -> Error {
     Error::internal(e)
 }
 
-fn node_params(node: &Node) -> [rusqlite::types::Value; 11] {
-    use rusqlite::types::Value::Text;
-    [
-        Text(node.id.to_string()),
-        Text(node.kind().as_str().into()),
-        Text(node.organisation().into()),
-        Text(node.title.clone()),
-        Text(node.description.clone()),
-        Text(Json::from(node.tags.clone()).to_string()),
-        Text(node.visibility.as_str().into()),
-        Text(node.assertion.as_str().into()),
-        Text(timestamp(node.created_at)),
-        Text(timestamp(node.updated_at)),
-        Text(Json::Object(node.details.to_json()).to_string()),
-    ]
+const INSERT_NODE: &str =
+    "INSERT INTO nodes (id, kind, organisation, title, description, tags, visibility, assertion, created_at, updated_at, details)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+const INSERT_EDGE: &str = "INSERT INTO edges (src, kind, dst, assertion, props) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Runs an insert or update of a node's columns, in the order of `INSERT_NODE`.
+fn write_node(stmt: &mut rusqlite::Statement<'_>, node: &Node) -> Result<()> {
+    let tags = serde_json::to_string(&node.tags).map_err(Error::internal)?;
+    let details = Json::Object(node.details.to_json()).to_string();
+    let (created, updated) = (timestamp(node.created_at), timestamp(node.updated_at));
+    stmt.execute(params![
+        node.id.as_str(),
+        node.kind().as_str(),
+        node.organisation(),
+        node.title,
+        node.description,
+        tags,
+        node.visibility.as_str(),
+        node.assertion.as_str(),
+        created,
+        updated,
+        details,
+    ])
+    .map_err(db)?;
+    Ok(())
+}
+
+/// What `props` holds of a relationship: its properties but the assertion, which has a column.
+fn stored_props(edge: &Edge) -> String {
+    let mut props = edge.properties();
+    props.remove("assertion");
+    Json::Object(props).to_string()
+}
+
+/// Runs `INSERT_EDGE` for a relationship between two nodes of this store.
+fn write_edge(stmt: &mut rusqlite::Statement<'_>, edge: &Edge) -> Result<()> {
+    let props = stored_props(edge);
+    stmt.execute(params![edge.from.as_str(), edge.kind.as_str(), edge.to.as_str(), edge.assertion.as_str(), props])
+        .map_err(db)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -221,15 +260,7 @@ impl Writer for SqliteWriter<'_> {
     }
 
     async fn insert_node(&mut self, node: &Node) -> Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO nodes (id, kind, organisation, title, description, tags, visibility, assertion, created_at, updated_at, details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )
-            .map_err(db)?;
-        stmt.execute(rusqlite::params_from_iter(node_params(node))).map_err(db)?;
-        Ok(())
+        write_node(&mut *self.tx.prepare_cached(INSERT_NODE).map_err(db)?, node)
     }
 
     async fn replace_node(&mut self, node: &Node) -> Result<()> {
@@ -240,8 +271,7 @@ impl Writer for SqliteWriter<'_> {
                  visibility = ?7, assertion = ?8, created_at = ?9, updated_at = ?10, details = ?11 WHERE id = ?1",
             )
             .map_err(db)?;
-        stmt.execute(rusqlite::params_from_iter(node_params(node))).map_err(db)?;
-        Ok(())
+        write_node(&mut stmt, node)
     }
 
     async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>> {
@@ -280,24 +310,16 @@ impl Writer for SqliteWriter<'_> {
     }
 
     async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()> {
-        let mut props = edge.properties();
-        props.remove("assertion");
-        let props = Json::Object(props).to_string();
+        let Some(end) = foreign else {
+            return write_edge(&mut *self.tx.prepare_cached(INSERT_EDGE).map_err(db)?, edge);
+        };
+        let (local, outgoing, far) = end.split(&edge.from, &edge.to);
         let (kind, assertion) = (edge.kind.as_str(), edge.assertion.as_str());
-        match foreign {
-            None => self.execute(
-                "INSERT INTO edges (src, kind, dst, assertion, props) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![edge.from.as_str(), kind, edge.to.as_str(), assertion, props],
-            ),
-            Some(end) => {
-                let (local, outgoing, far) = end.split(&edge.from, &edge.to);
-                self.execute(
-                    "INSERT INTO foreign_edges (local, outgoing, kind, foreign_id, owner, assertion, props)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![local.as_str(), outgoing, kind, far.as_str(), far.organisation(), assertion, props],
-                )
-            }
-        }
+        self.execute(
+            "INSERT INTO foreign_edges (local, outgoing, kind, foreign_id, owner, assertion, props)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![local.as_str(), outgoing, kind, far.as_str(), far.organisation(), assertion, stored_props(edge)],
+        )
     }
 
     async fn delete_edge(
