@@ -258,7 +258,8 @@ async fn reading_ahead_saves_statements() {
     assert!(!found.paths.is_empty(), "a path is found");
     // The start, then one statement for the whole walk.
     assert_eq!(trace_ahead, 2, "a depth-4 trace read ahead");
-    assert_eq!(paths_ahead, 2, "a path search read ahead");
+    // The two ends, then one statement for each side's walk (the search grows from both ends).
+    assert_eq!(paths_ahead, 3, "a path search read ahead");
     // One level at a time, each level is a statement (relationships and their far ends together).
     assert!(trace_levels > trace_ahead + 2, "{trace_levels} statements level by level");
     assert!(paths_levels > paths_ahead + 2, "{paths_levels} statements level by level");
