@@ -88,8 +88,8 @@ impl SqliteStore {
     {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = readers.get().map_err(|e| Error::Unavailable(e.into()))?;
-            work(&mut conn)
+            let mut conn = Checkout(readers.get().map_err(|e| Error::Unavailable(e.into()))?);
+            work(&mut conn.0)
         })
         .await
         .map_err(Error::internal)?
@@ -108,6 +108,22 @@ impl SqliteStore {
         })
         .await
         .map_err(Error::internal)?
+    }
+}
+
+/// A reader connection while it is lent out. It goes back to the pool outside any
+/// transaction: one that work left open (a walk that panicked, see `read::walk`) is
+/// rolled back, so that the next reader neither sees an old snapshot nor holds a
+/// read lock that keeps the write-ahead log from being checkpointed.
+struct Checkout(r2d2::PooledConnection<SqliteConnectionManager>);
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if !self.0.is_autocommit()
+            && let Err(e) = self.0.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(error = %e, "ending a read transaction left open");
+        }
     }
 }
 

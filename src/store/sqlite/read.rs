@@ -387,10 +387,7 @@ pub(super) struct Reader<'c>(&'c mut Connection);
 /// walk sees one snapshot of the graph, and each statement finds the read lock already held
 /// rather than taking and releasing it.
 pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
-    if !conn.is_autocommit() {
-        // Left open by a walk that never finished (a panic); end it before starting another.
-        conn.execute_batch("ROLLBACK").map_err(Error::internal)?;
-    }
+    // A walk that never finishes (a panic) leaves the transaction to the pool's checkout to end.
     conn.execute_batch("BEGIN").map_err(Error::internal)?;
     let answer = traversal(&mut Reader(conn));
     // Nothing was written: ending the transaction only releases the snapshot.
