@@ -148,7 +148,9 @@ impl Drop for Settle<'_> {
         let Settle(polls, end) = self;
         match end {
             End::Poll => polls.polling.store(false, Ordering::SeqCst),
-            End::Load => drop(polls.finished.fetch_add(1, Ordering::SeqCst)),
+            End::Load => {
+                polls.finished.fetch_add(1, Ordering::SeqCst);
+            }
             End::Request => polls.over.store(true, Ordering::SeqCst),
         }
         polls.settled.notify_waiters();
