@@ -246,17 +246,22 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         // those leading further say whether the depth cap, not the graph, ended the walk.
         let mut beyond: Vec<NodeId> = Vec::new();
         store.reach(1);
+        let mut found: Vec<(Edge, Direction)> = Vec::new();
         for &step in request.direction.steps() {
             for edge in store.edges(&frontier, step).await? {
-                if !visible_edge(&edge, &request.via, request.as_of) {
-                    continue;
+                if visible_edge(&edge, &request.via, request.as_of) {
+                    found.push((edge, step));
                 }
-                let end = far_end(&edge, step);
-                if !depth_of.contains_key(end) {
-                    beyond.push(end.clone());
-                } else if seen_edges.insert(key(&edge)) {
-                    result.edges.push(edge);
-                }
+            }
+        }
+        // In one order whatever the backend's, as at every level.
+        found.sort_by_key(|a| key(&a.0));
+        for (edge, step) in found {
+            let end = far_end(&edge, step);
+            if !depth_of.contains_key(end) {
+                beyond.push(end.clone());
+            } else if seen_edges.insert(key(&edge)) {
+                result.edges.push(edge);
             }
         }
         beyond.sort();

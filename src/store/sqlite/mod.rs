@@ -27,6 +27,9 @@ use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId,
 /// How many reader connections the pool keeps at most.
 const READERS: u32 = 8;
 
+/// How many prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
+
 /// The versioned schema; a new version is a new entry, never an edit.
 const MIGRATIONS: [&str; 5] = [
     include_str!("schema.sql"),
@@ -48,6 +51,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| Ok(ctx.get::<String>(0)?.to_lowercase()),
     )?;
+    // Room for every statement a busy server repeats (lookups, pages of lists, tokens), so that
+    // none is parsed again because others pushed it out of rusqlite's default 16.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -261,5 +267,104 @@ impl GraphStore for SqliteStore {
     async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {
         let request = request.clone();
         self.read(move |c| read::search(c, &request)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::EdgeRecord;
+
+    fn id(text: &str) -> NodeId {
+        NodeId::parse(text).unwrap()
+    }
+
+    fn node(record: Value) -> Node {
+        let Value::Object(map) = record else { panic!("a record is an object") };
+        Node::from_record(map, now()).unwrap()
+    }
+
+    fn edge(record: Value) -> Edge {
+        EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).unwrap()
+    }
+
+    fn keys(edges: &[Edge]) -> Vec<String> {
+        let mut keys: Vec<String> = edges.iter().map(|e| format!("{} {} {}", e.from, e.kind.as_str(), e.to)).collect();
+        keys.sort();
+        keys
+    }
+
+    /// A store holding a learning that influenced a principle that upholds a value.
+    async fn small_store(dir: &tempfile::TempDir) -> SqliteStore {
+        let store = SqliteStore::open(&dir.path().join("graph.db")).unwrap();
+        let changes = vec![
+            Change::Create(node(json!({"id": "t:organisation:t", "title": "Test org"}))),
+            Change::Create(node(json!({"id": "t:value:v", "title": "Value", "definition": "good"}))),
+            Change::Create(node(json!({"id": "t:principle:p", "title": "Principle", "statement": "do good"}))),
+            Change::Create(node(json!({
+                "id": "t:learning:l", "title": "Learning", "statement": "we learnt", "kind": "MINDSET",
+                "capturedOn": "2024-03-01"
+            }))),
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:v"}))),
+        ];
+        store.apply(changes).await.map_err(|f| f.error).unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn ids_given_twice_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let (p, v) = (id("t:principle:p"), id("t:value:v"));
+        let mut found: Vec<String> =
+            store.nodes(&[p.clone(), v.clone(), p.clone()]).await.unwrap().iter().map(|n| n.id.to_string()).collect();
+        found.sort();
+        assert_eq!(found, ["t:principle:p", "t:value:v"]);
+        let upholds = ["t:principle:p UPHOLDS t:value:v"];
+        assert_eq!(keys(&store.edges(&[p.clone(), p.clone()], Direction::Out).await.unwrap()), upholds);
+        assert_eq!(keys(&store.edges(&[v.clone(), p.clone(), v.clone()], Direction::In).await.unwrap()), upholds);
+        for audience in [Audience::Everything, Audience::Public, Audience::Member("t".into())] {
+            let seen = store.visible_edges(&[v.clone(), v.clone()], Direction::In, &audience).await.unwrap();
+            assert_eq!(keys(&seen), upholds, "{audience:?}");
+        }
+        let abroad = edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "nw:value:w"}));
+        store.apply(vec![Change::Link(abroad)]).await.map_err(|f| f.error).unwrap();
+        let w = id("nw:value:w");
+        assert_eq!(keys(&store.foreign_edges(&[w.clone(), w.clone()], Direction::In).await.unwrap()).len(), 1);
+        assert_eq!(keys(&store.edges(&[p.clone(), p], Direction::Out).await.unwrap()).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_foreign_relationship_written_after_reads_is_read_by_every_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let (l, x) = (read::id_list(&[id("t:learning:l")]), read::id_list(&[id("nw:principle:x")]));
+        // Every connection of the pool at once, each having read (and kept its statements) before the write.
+        let readers: Vec<_> = (0..READERS).map(|_| store.readers.get().unwrap()).collect();
+        for conn in &readers {
+            assert!(read::edges(conn, &l, Direction::Out).unwrap().is_empty());
+            assert!(read::edges(conn, &x, Direction::In).unwrap().is_empty());
+            assert!(read::edges_abroad(conn, &l, Direction::Out).unwrap().is_empty());
+        }
+        let abroad = edge(json!({
+            "kind": "INFLUENCED", "from": "t:learning:l", "to": "nw:principle:x", "how": "REVISED_PRINCIPLE",
+            "systemCondition": "MENTAL_MODELS", "on": "2024-03-04", "strength": "STRONG", "assertion": "INFERRED"
+        }));
+        store.apply(vec![Change::Link(abroad.clone())]).await.map_err(|f| f.error).unwrap();
+        let once = keys(std::slice::from_ref(&abroad));
+        for conn in &readers {
+            assert_eq!(keys(&read::edges(conn, &l, Direction::Out).unwrap()), once);
+            assert_eq!(keys(&read::edges(conn, &x, Direction::In).unwrap()), once);
+            assert_eq!(keys(&read::edges_abroad(conn, &l, Direction::Out).unwrap()), once);
+        }
+        // And gone again for every reader once it is removed.
+        let unlink = Change::Unlink { from: abroad.from.clone(), kind: abroad.kind, to: abroad.to.clone() };
+        store.apply(vec![unlink]).await.map_err(|f| f.error).unwrap();
+        for conn in &readers {
+            assert!(read::edges(conn, &l, Direction::Out).unwrap().is_empty());
+            assert!(read::edges(conn, &x, Direction::In).unwrap().is_empty());
+        }
     }
 }

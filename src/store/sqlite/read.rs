@@ -1,10 +1,13 @@
 //! Reads: nodes by id, keyset-paginated lists, counts and relationships.
 //! Id lists travel as one JSON array parameter (`json_each`), so a statement's
-//! text does not depend on how many ids it is given and stays cached; a
-//! filter's lists of words bind one parameter per word (see `slots`), so that
-//! their expression indexes apply.
+//! text does not depend on how many ids it is given and stays cached; a lookup
+//! by ids joins each id of the array to its rows, seeking the index once per id
+//! (an `IN (SELECT value FROM json_each(?))` list is copied into a temporary
+//! index first). A filter's lists of words bind one parameter per word (see
+//! `slots`), so that their expression indexes apply.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
@@ -23,8 +26,17 @@ pub(super) const NODE_COLUMNS: &str =
 pub(super) const FOREIGN_EDGE_COLUMNS: &str = "CASE f.outgoing WHEN 1 THEN f.local ELSE f.foreign_id END, f.kind,
      CASE f.outgoing WHEN 1 THEN f.foreign_id ELSE f.local END, f.assertion, f.props";
 
+/// The ids as one JSON array for `?1` of a lookup, each once, in the order first given: a
+/// lookup joins every id of the array to its rows, so an id given twice would be read twice.
 pub(super) fn id_list(ids: &[NodeId]) -> String {
-    Json::Array(ids.iter().map(|id| Json::String(id.to_string())).collect()).to_string()
+    let mut seen: HashSet<&NodeId> = HashSet::with_capacity(ids.len());
+    let distinct: Vec<&str> = ids.iter().filter(|id| seen.insert(*id)).map(NodeId::as_str).collect();
+    Json::from(distinct).to_string()
+}
+
+/// `NODE_COLUMNS`, each prefixed with a table's alias.
+fn node_columns(alias: &str) -> String {
+    NODE_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
 }
 
 fn corrupt(what: impl std::fmt::Display) -> Error {
@@ -106,42 +118,79 @@ fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -
     Ok(out)
 }
 
-pub(super) fn nodes_by_ids(conn: &Connection, ids: &str) -> Result<Vec<Node>> {
-    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id IN (SELECT value FROM json_each(?1))");
-    collect(conn, &sql, &[Sql::Text(ids.to_owned())], node_from_row)
-}
-
-pub(super) fn edges(conn: &Connection, ids: &str, direction: Direction) -> Result<Vec<Edge>> {
-    let end = match direction {
+/// The column of `edges` a lookup that way seeks.
+fn near_end(direction: Direction) -> &'static str {
+    match direction {
         Direction::Out => "src",
         Direction::In => "dst",
-    };
-    let sql = format!(
-        "SELECT src, kind, dst, assertion, props FROM edges WHERE {end} IN (SELECT value FROM json_each(?1))
-         UNION ALL {}",
-        foreign_edges(direction, "")
-    );
-    collect(conn, &sql, &[Sql::Text(ids.to_owned())], edge_from_row)
+    }
+}
+
+/// A statement's text for each direction (`Out`, then `In`), written once.
+type ByDirection = LazyLock<[String; 2]>;
+
+fn by_direction(texts: &ByDirection, direction: Direction) -> &str {
+    match direction {
+        Direction::Out => &texts[0],
+        Direction::In => &texts[1],
+    }
+}
+
+static NODES_BY_IDS: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {} FROM json_each(?1) AS j CROSS JOIN nodes n ON n.id = j.value", node_columns("n"))
+});
+
+pub(super) fn nodes_by_ids(conn: &Connection, ids: &str) -> Result<Vec<Node>> {
+    collect(conn, &NODES_BY_IDS, &[Sql::Text(ids.to_owned())], node_from_row)
+}
+
+/// Every relationship of the ids that way, those with a foreign end too.
+static EDGES: ByDirection = LazyLock::new(|| {
+    [Direction::Out, Direction::In].map(|direction| {
+        format!(
+            "SELECT e.src, e.kind, e.dst, e.assertion, e.props
+             FROM json_each(?1) AS j CROSS JOIN edges e ON e.{} = j.value
+             UNION ALL {}",
+            near_end(direction),
+            foreign_edges(direction)
+        )
+    })
+});
+
+pub(super) fn edges(conn: &Connection, ids: &str, direction: Direction) -> Result<Vec<Edge>> {
+    collect(conn, by_direction(&EDGES, direction), &[Sql::Text(ids.to_owned())], edge_from_row)
 }
 
 /// The relationships with a foreign end whose `from` (`Out`) or `to` (`In`) is among the ids
-/// of `?1`, local or foreign, and whose local end (aliased `l`) passes `condition`.
-fn foreign_edges(direction: Direction, condition: &str) -> String {
+/// of `?1`, local or foreign. Most instances hold none: each arm first looks whether the table
+/// holds any row at all, and only then reads the ids (the `any_foreign` gate, read first).
+fn foreign_edges(direction: Direction) -> String {
     // The local end is on the asked side when the relationship points out of it for `Out`.
     let local_side = match direction {
         Direction::Out => 1,
         Direction::In => 0,
     };
+    let arm = |join: &str| {
+        format!(
+            "SELECT {FOREIGN_EDGE_COLUMNS}
+             FROM (SELECT 1 FROM foreign_edges LIMIT 1) AS any_foreign
+             CROSS JOIN json_each(?1) AS j CROSS JOIN foreign_edges f ON {join}"
+        )
+    };
+    // An id is on the asked side either as the local end or as the foreign one, never both
+    // for one relationship (`outgoing` tells them apart), so the arms share no row.
     format!(
-        "SELECT {FOREIGN_EDGE_COLUMNS} FROM foreign_edges f JOIN nodes l ON l.id = f.local
-         WHERE ((f.local IN (SELECT value FROM json_each(?1)) AND f.outgoing = {local_side})
-             OR (f.foreign_id IN (SELECT value FROM json_each(?1)) AND f.outgoing <> {local_side})){condition}"
+        "{} UNION ALL {}",
+        arm(&format!("f.local = j.value AND f.outgoing = {local_side}")),
+        arm(&format!("f.foreign_id = j.value AND f.outgoing <> {local_side}"))
     )
 }
 
 /// The relationships with a foreign end (see `foreign_edges`) of these ids, that way.
+static EDGES_ABROAD: ByDirection = LazyLock::new(|| [Direction::Out, Direction::In].map(foreign_edges));
+
 pub(super) fn edges_abroad(conn: &Connection, ids: &str, direction: Direction) -> Result<Vec<Edge>> {
-    collect(conn, &foreign_edges(direction, ""), &[Sql::Text(ids.to_owned())], edge_from_row)
+    collect(conn, by_direction(&EDGES_ABROAD, direction), &[Sql::Text(ids.to_owned())], edge_from_row)
 }
 
 /// The relationships of `edges` whose two ends an audience may see, in one statement. Those
@@ -153,19 +202,21 @@ pub(super) fn visible_edges(
     direction: Direction,
     audience: &Audience,
 ) -> Result<Vec<Edge>> {
-    let end = match direction {
-        Direction::Out => "src",
-        Direction::In => "dst",
-    };
+    let (sql, params) = visible_edges_statement(ids, direction, audience);
+    collect(conn, &sql, &params, edge_from_row)
+}
+
+fn visible_edges_statement(ids: &str, direction: Direction, audience: &Audience) -> (String, Vec<Sql>) {
     let mut params = vec![Sql::Text(ids.to_owned())];
     let from = audience_condition(audience, "a.", &mut params);
     let to = audience_condition(audience, "b.", &mut params);
     let sql = format!(
-        "SELECT e.src, e.kind, e.dst, e.assertion, e.props FROM edges e
-         JOIN nodes a ON a.id = e.src JOIN nodes b ON b.id = e.dst
-         WHERE e.{end} IN (SELECT value FROM json_each(?1)){from}{to}"
+        "SELECT e.src, e.kind, e.dst, e.assertion, e.props
+         FROM json_each(?1) AS j CROSS JOIN edges e ON e.{} = j.value
+         JOIN nodes a ON a.id = e.src{from} JOIN nodes b ON b.id = e.dst{to}",
+        near_end(direction)
     );
-    collect(conn, &sql, &params, edge_from_row)
+    (sql, params)
 }
 
 /// The SQL condition (starting with ` AND`, or empty) that keeps to the nodes
@@ -388,11 +439,16 @@ pub(super) struct Reader<'c>(&'c mut Connection);
 /// rather than taking and releasing it.
 pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
     // A walk that never finishes (a panic) leaves the transaction to the pool's checkout to end.
-    conn.execute_batch("BEGIN").map_err(Error::internal)?;
+    run_cached(conn, "BEGIN")?;
     let answer = traversal(&mut Reader(conn));
     // Nothing was written: ending the transaction only releases the snapshot.
-    conn.execute_batch("COMMIT").map_err(Error::internal)?;
+    run_cached(conn, "COMMIT")?;
     answer
+}
+
+/// Runs a statement without parameters from the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute([])).map(drop).map_err(Error::internal)
 }
 
 #[async_trait::async_trait]
@@ -415,13 +471,18 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        // Only the ids, from the columns visibility needs: no node is decoded.
-        let mut params = vec![Sql::Text(id_list(ids))];
-        let visible = audience_condition(audience, "", &mut params);
-        let sql = format!("SELECT id FROM nodes WHERE id IN (SELECT value FROM json_each(?1)){visible}");
+        let (sql, params) = seen_statement(&id_list(ids), audience);
         let found = collect(self.0, &sql, &params, |row| row.get::<_, String>(0).map_err(Error::internal))?;
         Ok(found.iter().filter_map(|id| NodeId::parse(id).ok()).collect())
     }
+}
+
+/// Which of the ids are nodes an audience may see: only the ids, from the columns visibility
+/// needs, so that no node is decoded.
+fn seen_statement(ids: &str, audience: &Audience) -> (String, Vec<Sql>) {
+    let mut params = vec![Sql::Text(ids.to_owned())];
+    let visible = audience_condition(audience, "n.", &mut params);
+    (format!("SELECT n.id FROM json_each(?1) AS j CROSS JOIN nodes n ON n.id = j.value{visible}"), params)
 }
 
 /// Turns a user's words into an FTS5 query: every word must appear, the last
@@ -459,7 +520,7 @@ pub(super) fn search(conn: &Connection, request: &crate::store::SearchRequest) -
          FROM node_words JOIN nodes n ON n.seq = node_words.rowid
          WHERE node_words MATCH ?1 AND (?2 = '[]' OR n.kind IN (SELECT value FROM json_each(?2))){visible}
          ORDER BY rank LIMIT ?3",
-        cols = NODE_COLUMNS.split(", ").map(|c| format!("n.{c}")).collect::<Vec<_>>().join(", ")
+        cols = node_columns("n")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
     let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
@@ -502,7 +563,6 @@ pub(super) fn influences_across(
 }
 
 pub(super) fn embedding_pairs(conn: &Connection, organisation: Option<&str>) -> Result<Vec<(Node, Node)>> {
-    let cols = |alias: &str| NODE_COLUMNS.split(", ").map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT {e}, {l} FROM nodes l
          JOIN edges p ON p.dst = l.id AND p.kind = 'PRODUCED'
@@ -510,8 +570,8 @@ pub(super) fn embedding_pairs(conn: &Connection, organisation: Option<&str>) -> 
          WHERE l.kind = 'LEARNING' AND json_extract(l.details, '$.embedding') = 'EMBEDDED'
            AND (?1 IS NULL OR l.organisation = ?1)
          ORDER BY l.id, e.id",
-        e = cols("e"),
-        l = cols("l")
+        e = node_columns("e"),
+        l = node_columns("l")
     );
     let params = [organisation.map_or(Sql::Null, |o| Sql::Text(o.to_owned()))];
     collect(conn, &sql, &params, |row| Ok((node_at(row, 0)?, node_at(row, 9)?)))
@@ -639,6 +699,86 @@ mod tests {
     fn an_organisation_filter_seeks_the_owner_index_before_a_field_index() {
         let plan = plan(Learning, &["org1", "org2"], vec![one_of("embedding", &["EMBEDDED"])]);
         assert!(plan.contains("nodes_by_owner"), "{plan}");
+    }
+
+    /// The details of a statement's query plan, one step a line.
+    fn steps_of(sql: &str, params: &[Sql]) -> Vec<String> {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::configure(&conn).unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect()
+    }
+
+    /// Every lookup by ids, with the name of its test.
+    fn lookups() -> Vec<(String, String, Vec<Sql>)> {
+        let ids = id_list(&[NodeId::parse("o:learning:a").unwrap(), NodeId::parse("o:principle:b").unwrap()]);
+        let one = vec![Sql::Text(ids.clone())];
+        let mut out = vec![("nodes".to_owned(), NODES_BY_IDS.clone(), one.clone())];
+        for direction in [Direction::Out, Direction::In] {
+            out.push((format!("edges {direction:?}"), by_direction(&EDGES, direction).to_owned(), one.clone()));
+            out.push((format!("abroad {direction:?}"), by_direction(&EDGES_ABROAD, direction).to_owned(), one.clone()));
+            for audience in [Audience::Everything, Audience::Public, Audience::Member("o".into())] {
+                let (sql, params) = visible_edges_statement(&ids, direction, &audience);
+                out.push((format!("visible {direction:?} {audience:?}"), sql, params));
+            }
+        }
+        for audience in [Audience::Everything, Audience::Public, Audience::Member("o".into())] {
+            let (sql, params) = seen_statement(&ids, &audience);
+            out.push((format!("seen {audience:?}"), sql, params));
+        }
+        out
+    }
+
+    #[test]
+    fn a_lookup_by_ids_seeks_an_index_once_per_id_without_temporary_indexes() {
+        for (name, sql, params) in lookups() {
+            let steps = steps_of(&sql, &params);
+            let plan = steps.join("; ");
+            for costly in ["TEMP B-TREE", "LIST SUBQUERY", "AUTOMATIC", "BLOOM"] {
+                assert!(!plan.contains(costly), "{name}: {plan}");
+            }
+            // The ids drive each read: the array is scanned, every table is sought by key.
+            for (at, step) in steps.iter().enumerate() {
+                if step.starts_with("SCAN j ") {
+                    let next = steps.get(at + 1).map(String::as_str).unwrap_or_default();
+                    assert!(next.starts_with("SEARCH ") && next.contains("=?"), "{name}: {plan}");
+                } else if step.starts_with("SCAN ") {
+                    assert!(
+                        step.starts_with("SCAN any_foreign") || step.starts_with("SCAN foreign_edges"),
+                        "{name}: {plan}"
+                    );
+                }
+            }
+            assert!(steps.iter().any(|s| s.starts_with("SCAN j ")), "{name}: {plan}");
+        }
+    }
+
+    #[test]
+    fn a_lookup_reads_its_ids_for_foreign_relationships_only_when_there_are_any() {
+        for direction in [Direction::Out, Direction::In] {
+            for sql in [by_direction(&EDGES, direction), by_direction(&EDGES_ABROAD, direction)] {
+                let steps = steps_of(sql, &[Sql::Text("[]".into())]);
+                let plan = steps.join("; ");
+                // Each arm over foreign_edges first looks for any row (the gate), then scans the ids.
+                let arms: Vec<usize> =
+                    steps.iter().enumerate().filter(|(_, s)| s.starts_with("SEARCH f ")).map(|(at, _)| at).collect();
+                assert_eq!(arms.len(), 2, "{plan}");
+                for at in arms {
+                    assert!(steps[at - 1].starts_with("SCAN j "), "{plan}");
+                    assert!(steps[at - 2].starts_with("SCAN any_foreign"), "{plan}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_id_list_names_each_id_once_in_the_order_first_given() {
+        let id = |text: &str| NodeId::parse(text).unwrap();
+        let ids = [id("o:learning:b"), id("o:learning:a"), id("o:learning:b"), id("o:learning:a")];
+        assert_eq!(id_list(&ids), r#"["o:learning:b","o:learning:a"]"#);
+        assert_eq!(id_list(&[]), "[]");
     }
 
     #[test]
