@@ -1230,6 +1230,16 @@ mod checks {
         let raced = id("t:value:raced");
         assert_eq!(store.nodes(std::slice::from_ref(&raced)).await.unwrap().len(), 1);
         assert_eq!(store.edges(std::slice::from_ref(&raced), Direction::In).await.unwrap().len(), 1);
+        // Eight writers race to record the same influence between nodes that exist: no
+        // uniqueness rule of the database stops a second one, only change sets taking turns.
+        let attempts = (0..8).map(|_| store.apply(vec![Change::Link(influence("2024-03-05", "INFERRED", &[]))]));
+        let outcomes = futures::future::join_all(attempts).await;
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+        for outcome in outcomes.into_iter().filter_map(Result::err) {
+            assert!(matches!(outcome.error, Error::Conflict(_)), "{outcome:?}");
+        }
+        let learning = id("t:learning:l");
+        assert_eq!(store.edges(std::slice::from_ref(&learning), Direction::Out).await.unwrap().len(), 1);
         // Writers of different nodes all get through.
         let attempts = (0..8).map(|i| {
             store.apply(vec![Change::Create(node(json!({"id": format!("t:value:each-{i}"), "title": "Each"})))])

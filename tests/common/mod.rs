@@ -60,7 +60,8 @@ pub fn sqlite_only(why: &str) -> bool {
     skip
 }
 
-fn neo4j_options() -> pvgraph::store::Neo4jOptions {
+/// The user and password of the Neo4j under test, from the environment.
+pub fn neo4j_options() -> pvgraph::store::Neo4jOptions {
     let var = |name: &str, default: &str| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default.into());
     pvgraph::store::Neo4jOptions {
         user: var("PVGRAPH_NEO4J_USER", "neo4j"),

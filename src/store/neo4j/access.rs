@@ -2,8 +2,10 @@
 //! nodes, without the `:Node` label, so that no graph read ever sees them.
 //! Constraints and indexes: `schema/neo4j/4-access.cypher`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use neo4rs::{Query, Row};
+use neo4rs::{BoltType, Query, Row};
 use serde::Deserialize;
 
 use super::read::corrupt;
@@ -76,18 +78,19 @@ pub(super) fn tokens(rows: &[Row]) -> Result<Vec<ApiToken>> {
         .collect()
 }
 
-pub(super) fn record_audit_query(entry: &AuditEntry) -> Query {
-    neo4rs::query(
-        "CREATE (:AuditEntry {id: $id, at: $at, organisation: $organisation, role: $role, subject: $subject,
-                              operation: $operation, changes: $changes})",
-    )
-    .param("id", entry.id.as_str())
-    .param("at", timestamp(entry.at))
-    .param("organisation", entry.organisation.as_str())
-    .param("role", entry.role.as_str())
-    .param("subject", entry.subject.as_str())
-    .param("operation", entry.operation.as_str())
-    .param("changes", entry.changes.to_string())
+/// The properties an audit entry is stored with, as one map, so that a change set's last
+/// statement can write the entry beside its last changes (see `write.rs`).
+pub(super) fn audit_properties(entry: &AuditEntry) -> BoltType {
+    HashMap::from([
+        ("id", BoltType::from(entry.id.as_str())),
+        ("at", timestamp(entry.at).into()),
+        ("organisation", entry.organisation.as_str().into()),
+        ("role", entry.role.as_str().into()),
+        ("subject", entry.subject.as_str().into()),
+        ("operation", entry.operation.as_str().into()),
+        ("changes", entry.changes.to_string().into()),
+    ])
+    .into()
 }
 
 pub(super) fn audit_log_query(query: &AuditQuery) -> Query {

@@ -34,10 +34,11 @@
 //!   `sources` (a list of ids) for the queries that need them. At most one
 //!   relationship of a kind joins two nodes one way: `apply` checks it under the
 //!   change lock below.
-//! * One `(:ChangeLock {id: 1})` node: every change set writes it first, so change
-//!   sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes them, and the
-//!   checks in `store::apply` see a graph nobody else is changing. It carries no
-//!   `:Node` label, so no read ever sees it.
+//! * One `(:ChangeLock {id: 1})` node: every change set writes it first (its
+//!   first statement opens with the write), so change sets run one at a time,
+//!   as SQLite's `BEGIN IMMEDIATE` makes them, and the checks in `store::apply`
+//!   see a graph nobody else is changing. It carries no `:Node` label, so no
+//!   read ever sees it.
 //!
 //! Constraints and indexes live in `schema/neo4j/*.cypher`, compiled in and
 //! applied at every start (`IF NOT EXISTS`), before the store answers.
@@ -50,10 +51,12 @@
 //! Batches travel as list parameters (`UNWIND $ids`), so an operation costs a
 //! bounded number of round trips whatever the size of its result (results come
 //! back in pages of [`FETCH_SIZE`] rows). A change set (`apply`) runs the shared
-//! rules of `store::apply` in one transaction; the writer reads every node and
-//! relationship the changes name in two queries up front and writes new nodes
-//! and relationships in batches (see `write.rs`), so a seed or a `copy` of tens
-//! of thousands of changes is a few dozen round trips, not one per change.
+//! rules of `store::apply` in one transaction; the writer takes the change lock
+//! and reads every node and relationship the changes name in one statement up
+//! front and writes new nodes and relationships in batches, the audit entry
+//! with the last (see `write.rs`), so a seed or a `copy` of tens of thousands of
+//! changes is a few dozen round trips, not one per change, and recording an
+//! influence is two statements between BEGIN and COMMIT.
 //!
 //! Timeouts: `connect_timeout` bounds connecting, waiting for a pooled
 //! connection and every single reply (the driver's read timeout), and three
@@ -209,6 +212,8 @@ pub struct Neo4jStore {
     patience: Duration,
     /// How many read statements have been sent, shared by the clones of this store.
     reads: Arc<AtomicU64>,
+    /// How many statements change sets have sent, likewise.
+    writes: Arc<AtomicU64>,
     /// `Neo4jOptions::walk_ahead`.
     walk_ahead: usize,
 }
@@ -244,6 +249,7 @@ impl Neo4jStore {
             graph,
             patience: options.connect_timeout * 3,
             reads: Arc::default(),
+            writes: Arc::default(),
             walk_ahead: options.walk_ahead,
         };
         store.migrate().await?;
@@ -277,6 +283,12 @@ impl Neo4jStore {
     /// per [`FETCH_SIZE`] rows of its answer), so that tests and benchmarks can count them.
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
+    }
+
+    /// How many statements change sets have sent so far (BEGIN and COMMIT not counted), so that
+    /// tests and benchmarks can count a change set's round trips.
+    pub fn change_statements(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     /// Runs a query outside any explicit transaction and reads every row.
@@ -379,7 +391,7 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
-        write::apply(&self.graph, self.patience, changes, now(), actor).await
+        write::apply(&self.graph, self.patience, &self.writes, changes, now(), actor).await
     }
 
     async fn save_token(&self, token: &ApiToken) -> Result<()> {
@@ -412,7 +424,7 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
-        write::import(&self.graph, self.patience, batches, now()).await
+        write::import(&self.graph, self.patience, &self.writes, batches, now()).await
     }
 
     async fn is_empty(&self) -> Result<bool> {

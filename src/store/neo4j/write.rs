@@ -1,22 +1,28 @@
 //! Writes: one change set in one Neo4j transaction, committed only when every
 //! change passed the shared rules in `store::apply`, rolled back otherwise.
 //!
-//! Each change set first writes the one `(:ChangeLock)` node, which holds an
-//! exclusive lock until the transaction ends: change sets run one at a time, as
-//! SQLite's `BEGIN IMMEDIATE` makes them, so the checks (does the id exist? does
-//! this relationship exist already?) cannot race another writer.
+//! Each change set's first statement writes the one `(:ChangeLock)` node before
+//! it reads anything, and so holds an exclusive lock until the transaction
+//! ends: change sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes
+//! them, so the checks (does the id exist? does this relationship exist
+//! already?) cannot race another writer. The lock is not a statement of its
+//! own: it opens whatever statement comes first (`TAKE_LOCK`).
 //!
 //! Because nobody else writes meanwhile, the writer can keep what it knows in
 //! memory, so that a change set costs a bounded number of round trips however
 //! many changes it holds (a seed, a copy):
-//! * before the rules run, one query reads every node the changes name and one
-//!   reads every relationship they link or unlink; the answers to `node` and
-//!   `edge` then come from memory, kept true by the writer's own writes (a
-//!   relationship touching a node created in this change set can only be one
-//!   this change set made);
+//! * before the rules run, one statement takes the lock and reads every node
+//!   the changes name and every relationship they link or unlink; the answers
+//!   to `node` and `edge` then come from memory, kept true by the writer's own
+//!   writes (a relationship touching a node created in this change set can
+//!   only be one this change set made);
 //! * new nodes and relationships are queued and written in batches
 //!   (`UNWIND`), before any other write or read that could see them, and
-//!   before the commit.
+//!   before the commit; the queued batches of every kind, and the audit entry
+//!   once the rules have passed, go in one statement (`Batch`).
+//!
+//! So a change set that creates nodes and links them, as `recordInfluence`
+//! does, is BEGIN, two statements and COMMIT.
 //!
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
@@ -24,13 +30,15 @@
 //! has a relationship. Such relationships are rare and written one by one.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use neo4rs::{BoltType, Graph, Query, Row, Txn};
 use serde_json::Value as Json;
 
-use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, corrupt, field_property, id_list};
+use super::access::audit_properties;
+use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, NodeRow, corrupt, field_property, id_list};
 use super::search::search_text;
 use super::{db, unavailable};
 use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
@@ -39,15 +47,21 @@ use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Wri
 /// How many queued nodes or relationships one statement writes at most.
 const BATCH: usize = 1_000;
 
+/// The clause that takes the change lock, which opens a change set's first statement. Its
+/// variable's name is one no other statement of this file uses.
+const TAKE_LOCK: &str = "MERGE (changeLock:ChangeLock {id: 1}) SET changeLock.changeSets = coalesce(changeLock.changeSets, 0) + 1 \
+     WITH changeLock ";
+
 pub(super) async fn apply(
     graph: &Graph,
     patience: Duration,
+    sent: &AtomicU64,
     changes: Vec<Change>,
     now: DateTime<Utc>,
     actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
     let last = changes.len().saturating_sub(1);
-    let mut writer = Neo4jWriter::start(graph, patience).await?;
+    let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
     let outcome = match writer.prepare(&changes).await {
         Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
         Err(error) => Err(Failed { index: 0, error }),
@@ -70,10 +84,11 @@ pub(super) async fn apply(
 pub(super) async fn import(
     graph: &Graph,
     patience: Duration,
+    sent: &AtomicU64,
     mut batches: ChangeBatches,
     now: DateTime<Utc>,
 ) -> Result<usize, Failed> {
-    let mut lock = Neo4jWriter::start(graph, patience).await?;
+    let mut lock = Neo4jWriter::start(graph, patience, sent).await?;
     let empty = lock.is_empty().await.map_err(|error| Failed { index: 0, error });
     let mut set = ChangeSet::new(now);
     let outcome = match empty {
@@ -94,7 +109,7 @@ pub(super) async fn import(
         Ok(true) => {
             let outcome: Result<usize, Failed> = async {
                 while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
-                    let mut writer = Neo4jWriter::open(graph, patience, set.applied()).await?;
+                    let mut writer = Neo4jWriter::open(graph, patience, sent, set.applied()).await?;
                     let applied = writer.apply_batch(&mut set, batch).await;
                     let last = set.applied().saturating_sub(1);
                     writer.end(applied, last).await?;
@@ -105,7 +120,7 @@ pub(super) async fn import(
             }
             .await;
             match outcome {
-                Err(failed) => Err(match remove_everything(graph).await {
+                Err(failed) => Err(match remove_everything(graph, sent).await {
                     Ok(()) => failed,
                     Err(e) => Failed {
                         index: failed.index,
@@ -128,9 +143,9 @@ pub(super) async fn import(
 
 /// Deletes every node and relationship of the graph, a slice per transaction
 /// (one transaction for a large graph would outgrow the memory cap too).
-async fn remove_everything(graph: &Graph) -> Result<()> {
+async fn remove_everything(graph: &Graph, sent: &AtomicU64) -> Result<()> {
     loop {
-        let mut slice = Neo4jWriter::with(graph.start_txn().await.map_err(db)?);
+        let mut slice = Neo4jWriter::with(graph.start_txn().await.map_err(db)?, sent);
         // The stubs of foreign ends it wrote go too (never the change lock).
         let query = neo4rs::query(
             "MATCH (n) WHERE n:Node OR n:ForeignNode WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS gone",
@@ -149,8 +164,12 @@ async fn remove_everything(graph: &Graph) -> Result<()> {
 type EdgeKey = (NodeId, RelationshipKind, NodeId);
 
 /// The open transaction and what it knows.
-struct Neo4jWriter {
+struct Neo4jWriter<'s> {
     txn: Txn,
+    /// Whether the change lock is still to be taken, by the next statement.
+    unlocked: bool,
+    /// The store's count of statements sent by change sets.
+    sent: &'s AtomicU64,
     /// Nodes by id as they stand in this transaction (`None`: there is none).
     known: HashMap<NodeId, Option<Node>>,
     /// Relationships by (from, kind, to) as they stand in this transaction.
@@ -160,43 +179,45 @@ struct Neo4jWriter {
     /// Writes queued for the next flush.
     new_nodes: Vec<Node>,
     new_edges: Vec<Edge>,
+    /// The audit entry, written with the last queued changes.
+    audit: Option<AuditEntry>,
 }
 
-impl Neo4jWriter {
-    /// Opens the transaction and takes the change lock for the rest of it.
-    async fn start(graph: &Graph, patience: Duration) -> Result<Neo4jWriter, Failed> {
-        let fail = |error: Error| Failed { index: 0, error };
-        let txn = tokio::time::timeout(patience, graph.start_txn())
-            .await
-            .map_err(|_| fail(unavailable("no transaction could be started in time")))?
-            .map_err(|e| fail(db(e)))?;
-        let mut writer = Neo4jWriter::with(txn);
-        writer
-            .run(neo4rs::query("MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1"))
-            .await
-            .map_err(fail)?;
+impl<'s> Neo4jWriter<'s> {
+    /// Opens the transaction; its first statement takes the change lock for the rest of it.
+    async fn start(graph: &Graph, patience: Duration, sent: &'s AtomicU64) -> Result<Neo4jWriter<'s>, Failed> {
+        let mut writer = Neo4jWriter::open(graph, patience, sent, 0).await?;
+        writer.unlocked = true;
         Ok(writer)
     }
 
     /// Opens a transaction without the change lock, for an import's batch
     /// while the import holds the lock; `index` is the batch's first change.
-    async fn open(graph: &Graph, patience: Duration, index: usize) -> Result<Neo4jWriter, Failed> {
+    async fn open(
+        graph: &Graph,
+        patience: Duration,
+        sent: &'s AtomicU64,
+        index: usize,
+    ) -> Result<Neo4jWriter<'s>, Failed> {
         let fail = |error: Error| Failed { index, error };
         let txn = tokio::time::timeout(patience, graph.start_txn())
             .await
             .map_err(|_| fail(unavailable("no transaction could be started in time")))?
             .map_err(|e| fail(db(e)))?;
-        Ok(Neo4jWriter::with(txn))
+        Ok(Neo4jWriter::with(txn, sent))
     }
 
-    fn with(txn: Txn) -> Neo4jWriter {
+    fn with(txn: Txn, sent: &'s AtomicU64) -> Neo4jWriter<'s> {
         Neo4jWriter {
             txn,
+            unlocked: false,
+            sent,
             known: HashMap::new(),
             links: HashMap::new(),
             created: HashSet::new(),
             new_nodes: Vec::new(),
             new_edges: Vec::new(),
+            audit: None,
         }
     }
 
@@ -245,7 +266,18 @@ impl Neo4jWriter {
         self.created.clear();
     }
 
+    /// The query as it is sent: counted, and opened by `TAKE_LOCK` if the lock is still to be taken.
+    fn sending(&mut self, query: Query) -> Query {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if !std::mem::take(&mut self.unlocked) {
+            return query;
+        }
+        neo4rs::query(&format!("{TAKE_LOCK}{}", query.query())).with_params(query.get_params().clone())
+    }
+
+    /// Runs a statement and reads its rows: two round trips (RUN, then PULL).
     async fn rows(&mut self, query: Query) -> Result<Vec<Row>> {
+        let query = self.sending(query);
         let mut stream = self.txn.execute(query).await.map_err(db)?;
         let mut rows = Vec::new();
         while let Some(row) = stream.next(self.txn.handle()).await.map_err(db)? {
@@ -254,7 +286,9 @@ impl Neo4jWriter {
         Ok(rows)
     }
 
+    /// Runs a statement whose rows nobody reads: one round trip (RUN and DISCARD together).
     async fn run(&mut self, query: Query) -> Result<()> {
+        let query = self.sending(query);
         self.txn.run(query).await.map_err(db)?;
         Ok(())
     }
@@ -282,67 +316,72 @@ impl Neo4jWriter {
                 Change::Unlink { from, kind, to } => keys.push((from.clone(), *kind, to.clone())),
             }
         }
-        if !ids.is_empty() {
-            let query =
-                neo4rs::query(&format!("UNWIND $ids AS id MATCH (n:Node {{id: id}}) RETURN n{NODE_MAP} AS node"))
-                    .param("ids", id_list(&ids));
-            let found = super::read::nodes(&self.rows(query).await?)?;
-            self.known.extend(ids.into_iter().map(|id| (id, None)));
-            self.known.extend(found.into_iter().map(|n| (n.id.clone(), Some(n))));
+        if ids.is_empty() && keys.is_empty() {
+            return Ok(());
         }
-        if !keys.is_empty() {
-            let list: BoltType = keys
-                .iter()
-                .map(|(from, kind, to)| {
-                    BoltType::from(HashMap::from([
-                        ("from", from.as_str()),
-                        ("kind", kind.as_str()),
-                        ("to", to.as_str()),
-                    ]))
-                })
-                .collect();
-            // Either end may be a foreign stub; each arm seeks both ends by their label's index.
-            let arm = |from: &str, to: &str| {
-                format!(
-                    "MATCH (a:{from} {{id: key.from}})-[r]->(b:{to} {{id: key.to}}) WHERE type(r) = key.kind
-                     RETURN a, r, b"
-                )
-            };
-            let query = neo4rs::query(&format!(
-                "UNWIND $keys AS key
-                 CALL (key) {{ {} UNION {} UNION {} }}
-                 RETURN {EDGE_MAP} AS edge",
-                arm("Node", "Node"),
-                arm("Node", "ForeignNode"),
-                arm("ForeignNode", "Node")
-            ))
-            .param("keys", list);
-            let found = super::read::edges(&self.rows(query).await?)?;
-            self.links.extend(keys.into_iter().map(|key| (key, None)));
-            self.links.extend(found.into_iter().map(|e| ((e.from.clone(), e.kind, e.to.clone()), Some(e))));
+        let list: BoltType = keys
+            .iter()
+            .map(|(from, kind, to)| {
+                BoltType::from(HashMap::from([("from", from.as_str()), ("kind", kind.as_str()), ("to", to.as_str())]))
+            })
+            .collect();
+        // Either end may be a foreign stub; each arm seeks both ends by their label's index.
+        let arm = |from: &str, to: &str| {
+            format!(
+                "MATCH (a:{from} {{id: key.from}})-[r]->(b:{to} {{id: key.to}}) WHERE type(r) = key.kind
+                 RETURN a, r, b"
+            )
+        };
+        // Each subquery answers one row, lists possibly empty.
+        let query = neo4rs::query(&format!(
+            "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) RETURN collect(n{NODE_MAP}) AS nodes }}
+             CALL () {{
+               UNWIND $keys AS key
+               CALL (key) {{ {} UNION {} UNION {} }}
+               RETURN collect({EDGE_MAP}) AS edges
+             }}
+             RETURN nodes, edges",
+            arm("Node", "Node"),
+            arm("Node", "ForeignNode"),
+            arm("ForeignNode", "Node")
+        ))
+        .param("ids", id_list(&ids))
+        .param("keys", list);
+        let rows = self.rows(query).await?;
+        let row = rows.first().ok_or_else(|| corrupt("the read of a change set's nodes returned no row"))?;
+        let found: Vec<NodeRow> = row.get("nodes").map_err(corrupt)?;
+        self.known.extend(ids.into_iter().map(|id| (id, None)));
+        for node in found {
+            let node = node.into_node()?;
+            self.known.insert(node.id.clone(), Some(node));
+        }
+        let found: Vec<EdgeRow> = row.get("edges").map_err(corrupt)?;
+        self.links.extend(keys.into_iter().map(|key| (key, None)));
+        for edge in found {
+            let edge = edge.into_edge()?;
+            self.links.insert(edge_key(&edge), Some(edge));
         }
         Ok(())
     }
 
-    /// Writes the queued nodes, then the queued relationships, in batches.
+    /// Writes the queued nodes, then the queued relationships, then the audit entry if there is
+    /// one, all in one statement.
     async fn flush(&mut self) -> Result<()> {
+        let mut batch = Batch::default();
         let nodes = std::mem::take(&mut self.new_nodes);
         for &kind in NodeKind::ALL {
             let of_kind: Vec<&Node> = nodes.iter().filter(|n| n.kind() == kind).collect();
-            for batch in of_kind.chunks(BATCH) {
-                let rows = batch.iter().map(|n| node_properties(n)).collect::<Result<Vec<BoltType>>>()?;
+            for chunk in of_kind.chunks(BATCH) {
+                let rows = chunk.iter().map(|n| node_properties(n)).collect::<Result<Vec<BoltType>>>()?;
                 // The kind label is a closed word from the Rust enum.
-                let query =
-                    neo4rs::query(&format!("UNWIND $rows AS props CREATE (n:Node:{}) SET n = props", kind.type_name()))
-                        .param("rows", rows);
-                self.run(query).await?;
+                batch.add(&format!("UNWIND $rows AS props CREATE (n:Node:{}) SET n = props", kind.type_name()), rows);
             }
         }
         let edges = std::mem::take(&mut self.new_edges);
         for &kind in RelationshipKind::ALL {
             let of_kind: Vec<&Edge> = edges.iter().filter(|e| e.kind == kind).collect();
-            for batch in of_kind.chunks(BATCH) {
-                let rows: BoltType = batch
+            for chunk in of_kind.chunks(BATCH) {
+                let rows: BoltType = chunk
                     .iter()
                     .map(|e| {
                         BoltType::from(HashMap::from([
@@ -352,29 +391,27 @@ impl Neo4jWriter {
                         ]))
                     })
                     .collect();
-                // The relationship type is a closed word from the Rust enum.
-                let query = neo4rs::query(&format!(
-                    "UNWIND $rows AS row
-                     MATCH (a:Node {{id: row.from}}), (b:Node {{id: row.to}})
-                     CREATE (a)-[r:{}]->(b) SET r = row.props
-                     RETURN count(r) AS made",
-                    kind.as_str()
-                ))
-                .param("rows", rows);
-                let made: i64 = match self.rows(query).await?.first() {
-                    Some(row) => row.get("made").map_err(corrupt)?,
-                    None => 0,
-                };
-                if made != batch.len() as i64 {
-                    return Err(Error::internal(anyhow::anyhow!(
-                        "{} of {} {kind} relationships found both their ends",
-                        made,
-                        batch.len()
-                    )));
-                }
+                // The relationship type is a closed word from the Rust enum. Both ends were read
+                // under the lock or written by this change set; were one missing all the same,
+                // CREATE refuses a missing end, and the change set fails rather than lose it.
+                batch.add(
+                    &format!(
+                        "UNWIND $rows AS row
+                         OPTIONAL MATCH (a:Node {{id: row.from}}) OPTIONAL MATCH (b:Node {{id: row.to}})
+                         CREATE (a)-[r:{}]->(b) SET r = row.props",
+                        kind.as_str()
+                    ),
+                    rows,
+                );
             }
         }
-        Ok(())
+        if let Some(entry) = self.audit.take() {
+            batch.add("CREATE (entry:AuditEntry) SET entry = $rows", audit_properties(&entry));
+        }
+        match batch.into_query() {
+            Some(query) => self.run(query).await,
+            None => Ok(()),
+        }
     }
 
     /// Flushes when the queue is full.
@@ -383,6 +420,26 @@ impl Neo4jWriter {
             self.flush().await?;
         }
         Ok(())
+    }
+}
+
+/// Write statements gathered into one: each a unit subquery (`CALL () { … }`) with its one list
+/// parameter, `$rows` in the part's text, renamed to be its own.
+#[derive(Default)]
+struct Batch {
+    text: String,
+    params: Vec<(String, BoltType)>,
+}
+
+impl Batch {
+    fn add(&mut self, part: &str, rows: impl Into<BoltType>) {
+        let name = format!("rows{}", self.params.len());
+        self.text.push_str(&format!("CALL () {{ {} }}\n", part.replace("$rows", &format!("${name}"))));
+        self.params.push((name, rows.into()));
+    }
+
+    fn into_query(self) -> Option<Query> {
+        (!self.params.is_empty()).then(|| neo4rs::query(&self.text).params(self.params))
     }
 }
 
@@ -444,7 +501,7 @@ fn matching_edge(from: &NodeId, kind: RelationshipKind, to: &NodeId, foreign: Op
         .param("to", to.as_str())
 }
 
-impl Neo4jWriter {
+impl Neo4jWriter<'_> {
     /// Writes a relationship with a foreign end at once, making the end's stub when it has none.
     async fn insert_foreign_edge(&mut self, edge: &Edge, end: ForeignEnd) -> Result<()> {
         // The local end may still be queued.
@@ -482,9 +539,11 @@ impl Neo4jWriter {
 }
 
 #[async_trait::async_trait]
-impl Writer for Neo4jWriter {
+impl Writer for Neo4jWriter<'_> {
+    /// Queues the entry: the rules ask for it last, and it is written with the last changes.
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
-        self.run(super::access::record_audit_query(entry)).await
+        self.audit = Some(entry.clone());
+        Ok(())
     }
 
     async fn node(&mut self, id: &NodeId) -> Result<Option<Node>> {
