@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::{pvgraph, temp_dir, text};
-use pvgraph::domain::Error;
+use pvgraph::domain::{Change, EdgeRecord, Error, Node, NodeId, NodePatch};
 use pvgraph::store::{self, Store, StoreLocation};
 use serde_json::{Value, json};
 
@@ -130,7 +130,13 @@ fn with_record(text_in: &str, list: &str, index: usize, record: Value) -> String
 #[tokio::test]
 async fn a_bad_record_deep_in_a_large_file_is_named_and_nothing_is_written() {
     let dir = temp_dir();
-    refuse_bad_records_then_take_the_good_file(&open(&dir.path().join("pvgraph.db")).await).await;
+    let db = dir.path().join("pvgraph.db");
+    let store = open(&db).await;
+    let fresh = (schema_objects(&db), holdings(&db));
+    refuse_bad_records(&store).await;
+    // Not a row, and every index and trigger set aside during the refused imports is back.
+    assert_eq!((schema_objects(&db), holdings(&db)), fresh);
+    take_the_good_file(&store).await;
 }
 
 /// On Neo4j an import into an empty store commits batch by batch: a refused
@@ -139,7 +145,8 @@ async fn a_bad_record_deep_in_a_large_file_is_named_and_nothing_is_written() {
 #[tokio::test]
 async fn on_neo4j_a_bad_record_after_the_first_batch_leaves_the_store_empty() {
     let Some((store, _turn)) = neo4j().await else { return };
-    refuse_bad_records_then_take_the_good_file(&store).await;
+    refuse_bad_records(&store).await;
+    take_the_good_file(&store).await;
 }
 
 /// The Neo4j store under test, emptied, with the turn the Neo4j tests take; or
@@ -166,9 +173,8 @@ async fn neo4j() -> Option<(Store, tokio::sync::MutexGuard<'static, ()>)> {
     Some((store, turn))
 }
 
-/// Refuses five bad records of a file of many batches, each leaving the empty
-/// store empty, then takes the good file whole, its search working.
-async fn refuse_bad_records_then_take_the_good_file(store: &Store) {
+/// Refuses five bad records of a file of many batches, each leaving the empty store empty.
+async fn refuse_bad_records(store: &Store) {
     let text_in = generated(ORGANISATIONS);
     let file: Value = serde_json::from_str(&text_in).unwrap();
     let last_node = file["nodes"].as_array().unwrap().len() - 1;
@@ -210,7 +216,12 @@ async fn refuse_bad_records_then_take_the_good_file(store: &Store) {
         }
         assert!(store.is_empty().await.unwrap(), "{place}: nothing was written");
     }
-    // The store still takes the good file after the refusals, whole, with its search working.
+}
+
+/// The store takes the good file whole, with its search working.
+async fn take_the_good_file(store: &Store) {
+    let text_in = generated(ORGANISATIONS);
+    let file: Value = serde_json::from_str(&text_in).unwrap();
     pvgraph::seed::load(store, &text_in).await.expect("the good file loads");
     let (nodes, edges) = store.dump().await.unwrap();
     let count = |list: &str| file[list].as_array().unwrap().len();
@@ -320,4 +331,162 @@ async fn import_into_a_stored_graph(store: Store) {
         .await
         .unwrap();
     assert!(hits.iter().any(|h| h.node.id.as_str() == "kc:value:curiosity"));
+}
+
+/// A file's records as changes, read once so that two stores can be given the very same ones.
+fn changes_of(file: &Value) -> Vec<Change> {
+    let now = pvgraph::domain::now();
+    let nodes = file["nodes"].as_array().unwrap().iter().map(|record| {
+        Change::Create(Node::from_record(record.as_object().unwrap().clone(), now).expect("a good node"))
+    });
+    let relationships = file["relationships"].as_array().unwrap().iter().map(|record| {
+        Change::Link(
+            EdgeRecord::from_json(record.clone()).and_then(EdgeRecord::into_edge).expect("a good relationship"),
+        )
+    });
+    nodes.chain(relationships).collect()
+}
+
+/// Imports changes into a store in batches, as the importer hands them over.
+async fn import_changes(store: &Store, changes: &[Change]) -> Result<usize, pvgraph::store::Failed> {
+    let (batches, received) = tokio::sync::mpsc::channel(4);
+    let batches_sent: Vec<Vec<Change>> = changes.chunks(pvgraph::seed::BATCH).map(<[Change]>::to_vec).collect();
+    tokio::spawn(async move {
+        for batch in batches_sent {
+            if batches.send(Ok(batch)).await.is_err() {
+                break;
+            }
+        }
+    });
+    store.import(received).await
+}
+
+/// Every row a query selects from a SQLite file, each column as SQLite holds it.
+fn rows(db: &Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    stmt.query_map([], |r| (0..columns).map(|i| r.get(i)).collect()).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
+/// What a SQLite store holds, table by table, the full-text index and the schema too.
+/// (An update stamps the node with the time of the change set, which differs between the two.)
+const CONTENT: &[&str] = &[
+    "SELECT seq, id, kind, organisation, title, description, tags, visibility, assertion, created_at,
+            CASE WHEN title LIKE 'Renamed %' THEN 'the time of the change set' ELSE updated_at END, details
+     FROM nodes ORDER BY seq",
+    "SELECT * FROM edges ORDER BY src, kind, dst",
+    "SELECT * FROM foreign_edges ORDER BY local, outgoing, kind, foreign_id",
+    "SELECT rowid, title, body FROM node_words ORDER BY rowid",
+    "SELECT rowid FROM node_words WHERE node_words MATCH 'organisation OR learning' ORDER BY rank, rowid",
+    "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name",
+];
+
+/// An import into an empty store writes in bulk (rules answered from memory,
+/// rows written on a thread of their own, indexes built from whole tables);
+/// `apply` writes the same change set record by record with every index kept
+/// up to date. The two files hold the very same rows, full-text index and schema,
+/// also when the change set updates, unlinks, deletes and reaches a foreign
+/// node, which the bulk writer must ask SQLite about in order.
+#[tokio::test]
+async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
+    let dir = temp_dir();
+    let file: Value = serde_json::from_str(&generated(ORGANISATIONS)).unwrap();
+    let mut changes = changes_of(&file);
+    let first_link = changes.iter().position(|c| matches!(c, Change::Link(_))).unwrap();
+    let id = |text: &str| NodeId::parse(text).unwrap();
+    let patch = |title: &str| NodePatch(serde_json::from_value(json!({ "title": title })).unwrap());
+    // Between the nodes and the relationships, and among the relationships, updates,
+    // which the full-text index must follow.
+    changes.insert(first_link, Change::Update { id: id("org1:learning:learning-0"), patch: patch("Renamed early") });
+    changes.insert(
+        first_link + pvgraph::seed::BATCH + 100,
+        Change::Update { id: id("org2:learning:learning-1"), patch: patch("Renamed late") },
+    );
+    let Change::Link(linked) = changes[first_link + 10].clone() else { panic!("a relationship") };
+    let foreign = EdgeRecord::from_json(json!({ "kind": "UPHOLDS", "from": "org3:principle:principle-0",
+                                                 "to": "zz:value:elsewhere" }))
+    .and_then(EdgeRecord::into_edge)
+    .unwrap();
+    changes.extend([
+        Change::Unlink { from: linked.from.clone(), kind: linked.kind, to: linked.to.clone() },
+        Change::Link(foreign),
+        Change::Delete(id("org4:experiment:experiment-0")),
+        Change::Link(linked),
+    ]);
+
+    let bulk_db = dir.path().join("bulk.db");
+    let bulk = open(&bulk_db).await;
+    assert_eq!(import_changes(&bulk, &changes).await.unwrap(), changes.len());
+    drop(bulk);
+    let single_db = dir.path().join("single.db");
+    let single = open(&single_db).await;
+    assert_eq!(single.apply(changes.clone()).await.unwrap().len(), changes.len());
+    drop(single);
+
+    for sql in CONTENT {
+        let (written, applied) = (rows(&bulk_db, sql), rows(&single_db, sql));
+        assert!(!written.is_empty(), "{sql}: the test needs rows");
+        assert!(written == applied, "{sql}: the bulk import wrote other rows than the change set");
+    }
+    let deleted = rows(
+        &bulk_db,
+        "SELECT count(*) FROM edges WHERE src = 'org4:experiment:experiment-0' OR dst = 'org4:experiment:experiment-0'",
+    );
+    assert_eq!(
+        deleted,
+        vec![vec![rusqlite::types::Value::Integer(0)]],
+        "the deleted node's relationships went with it"
+    );
+    let check = rows(&bulk_db, "PRAGMA integrity_check");
+    assert_eq!(check, vec![vec![rusqlite::types::Value::Text("ok".into())]]);
+}
+
+/// Counts of what a store holds, and its journal mode.
+fn holdings(db: &Path) -> Vec<Vec<rusqlite::types::Value>> {
+    rows(
+        db,
+        "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM edges), (SELECT count(*) FROM foreign_edges),
+                (SELECT count(*) FROM node_words), (SELECT journal_mode FROM pragma_journal_mode)",
+    )
+}
+
+/// A row that SQLite itself refuses, on the bulk writer's own thread, fails the
+/// import at that row's record, and leaves the store as it was: no rows, every
+/// index and trigger set aside during the import back, still in write-ahead-log mode.
+#[tokio::test]
+async fn a_row_sqlite_refuses_fails_the_bulk_import_at_its_record_and_writes_nothing() {
+    let dir = temp_dir();
+    let file: Value = serde_json::from_str(&generated(ORGANISATIONS)).unwrap();
+    let changes = changes_of(&file);
+    let db = dir.path().join("pvgraph.db");
+    drop(open(&db).await);
+    let fresh = (schema_objects(&db), holdings(&db));
+    assert_eq!(fresh.1, vec![vec![0.into(), 0.into(), 0.into(), 0.into(), rusqlite::types::Value::Text("wal".into())]]);
+
+    let last_node = changes.iter().rposition(|c| matches!(c, Change::Create(_))).unwrap();
+    let deep = changes.len() - 10;
+    let Change::Link(refused) = &changes[deep] else { panic!("a relationship") };
+    let Change::Create(last) = &changes[last_node] else { panic!("a node") };
+    let refusals = [
+        (last_node, format!("BEFORE INSERT ON nodes WHEN new.id = '{}'", last.id)),
+        (deep, format!("BEFORE INSERT ON edges WHEN new.src = '{}' AND new.dst = '{}'", refused.from, refused.to)),
+    ];
+    for (index, when) in refusals {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(&format!("CREATE TRIGGER refuse {when} BEGIN SELECT RAISE(ABORT, 'refused'); END;"))
+            .unwrap();
+        drop(conn);
+        let with_trigger = schema_objects(&db);
+        let store = open(&db).await;
+        let failed = import_changes(&store, &changes).await.expect_err("the refused row fails the import");
+        assert_eq!(failed.index, index, "{}", failed.error);
+        drop(store);
+        assert_eq!((schema_objects(&db), holdings(&db)), (with_trigger, fresh.1.clone()), "nothing was written");
+        rusqlite::Connection::open(&db).unwrap().execute_batch("DROP TRIGGER refuse").unwrap();
+    }
+    assert_eq!((schema_objects(&db), holdings(&db)), fresh);
+    // The store takes the file afterwards.
+    let store = open(&db).await;
+    assert_eq!(import_changes(&store, &changes).await.unwrap(), changes.len());
 }

@@ -3,10 +3,15 @@
 //! rules' questions (does this node exist, this relationship, when did this
 //! learning begin) from what it wrote, kept in memory, instead of asking
 //! SQLite for each record. The rules themselves stay those of every change
-//! set (`store::apply`); only the answers come faster.
+//! set (`store::apply`); only the answers come faster. Its rows go, built and
+//! in batches, to a thread of their own that writes them (`rows`); what it
+//! cannot answer from memory goes to that thread too, after the rows before it.
+
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use super::SqliteWriter;
-use crate::domain::{Edge, Node, NodeId, RelationshipKind, Result};
+use super::rows::{EdgeRow, Job, NodeRow, Row};
+use crate::domain::{Edge, Error, Node, NodeId, RelationshipKind, Result};
 use crate::store::{AuditEntry, ForeignEnd, Writer};
 use chrono::NaiveDate;
 use foldhash::{HashMap, HashSet};
@@ -24,9 +29,18 @@ struct Held {
 /// relationships between such nodes are looked up in SQLite instead.
 const NUMBER_BITS: u32 = 28;
 
-pub(super) struct Loader<'c> {
-    sql: SqliteWriter<'c>,
+/// How many rows travel to the writer's thread together.
+const ROWS: usize = 1_024;
+
+pub(super) struct Loader {
+    jobs: SyncSender<Job>,
+    rows: Vec<Row>,
+    /// The index of the change being applied, which its rows carry.
+    index: usize,
     nodes: HashMap<Box<str>, Held>,
+    /// How many nodes were written: the number of the next one (never that of
+    /// a node deleted since, whose relationships' keys may linger nowhere).
+    numbered: u32,
     /// The relationships written between two nodes of this store, packed by `key`.
     edges: HashSet<u64>,
 }
@@ -41,9 +55,58 @@ enum Key {
     Wide,
 }
 
-impl<'c> Loader<'c> {
-    pub(super) fn new(sql: SqliteWriter<'c>) -> Loader<'c> {
-        Loader { sql, nodes: HashMap::default(), edges: HashSet::default() }
+/// Why the loader could not go on: the writer's thread stopped, on an error of
+/// its own, which is the one reported.
+fn stopped() -> Error {
+    Error::internal(anyhow::anyhow!("the import's writer stopped"))
+}
+
+impl Loader {
+    pub(super) fn new(jobs: SyncSender<Job>) -> Loader {
+        Loader {
+            jobs,
+            rows: Vec::with_capacity(ROWS),
+            index: 0,
+            nodes: HashMap::default(),
+            numbered: 0,
+            edges: HashSet::default(),
+        }
+    }
+
+    /// Tells the loader which change comes next, for the rows it writes.
+    pub(super) fn at(&mut self, index: usize) {
+        self.index = index;
+    }
+
+    fn push(&mut self, row: Row) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() >= ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the rows built so far to the writer's thread.
+    pub(super) fn flush(&mut self) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(ROWS));
+        self.jobs.send(Job::Rows(rows)).map_err(|_| stopped())
+    }
+
+    /// Runs `work` on the writer's thread once the rows before it are written, and waits for it.
+    fn ask<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut SqliteWriter<'_>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.flush()?;
+        let (answer, answered) = sync_channel(1);
+        let job = move |conn: &mut rusqlite::Connection| {
+            let _ = answer.send(work(&mut SqliteWriter { tx: conn }));
+        };
+        self.jobs.send(Job::Ask(Box::new(job))).map_err(|_| stopped())?;
+        answered.recv().map_err(|_| stopped())?
     }
 
     fn key(&self, from: &NodeId, kind: RelationshipKind, to: &NodeId) -> Key {
@@ -68,13 +131,21 @@ impl<'c> Loader<'c> {
     }
 }
 
+/// Runs a `Writer` method on the writer's thread; its futures never wait.
+macro_rules! on_sqlite {
+    ($loader:expr, |$writer:ident| $call:expr) => {
+        $loader.ask(move |$writer| futures::executor::block_on($call))
+    };
+}
+
 #[async_trait::async_trait]
-impl Writer for Loader<'_> {
+impl Writer for Loader {
     async fn node(&mut self, id: &NodeId) -> Result<Option<Node>> {
-        match self.nodes.contains_key(id.as_str()) {
-            true => self.sql.node(id).await,
-            false => Ok(None),
+        if !self.nodes.contains_key(id.as_str()) {
+            return Ok(None);
         }
+        let id = id.clone();
+        on_sqlite!(self, |w| w.node(&id))
     }
 
     async fn exists(&mut self, id: &NodeId) -> Result<bool> {
@@ -86,14 +157,16 @@ impl Writer for Loader<'_> {
     }
 
     async fn insert_node(&mut self, node: &Node) -> Result<()> {
-        self.sql.insert_node(node).await?;
-        let held = Held { number: self.nodes.len() as u32, since: node.existed_since() };
+        self.push(Row::Node(self.index, NodeRow::of(node)?))?;
+        let held = Held { number: self.numbered, since: node.existed_since() };
+        self.numbered = self.numbered.saturating_add(1);
         self.nodes.insert(node.id.as_str().into(), held);
         Ok(())
     }
 
     async fn replace_node(&mut self, node: &Node) -> Result<()> {
-        self.sql.replace_node(node).await?;
+        let row = NodeRow::of(node)?;
+        self.ask(move |w| w.replace_row(&row))?;
         if let Some(held) = self.nodes.get_mut(node.id.as_str()) {
             held.since = node.existed_since();
         }
@@ -101,7 +174,8 @@ impl Writer for Loader<'_> {
     }
 
     async fn delete_node(&mut self, id: &NodeId) -> Result<Vec<Edge>> {
-        let edges = self.sql.delete_node(id).await?;
+        let gone = id.clone();
+        let edges = on_sqlite!(self, |w| w.delete_node(&gone))?;
         for edge in &edges {
             self.forget_edge(&edge.from, edge.kind, &edge.to);
         }
@@ -125,15 +199,15 @@ impl Writer for Loader<'_> {
         if absent {
             return Ok(None);
         }
-        self.sql.edge(from, kind, to, foreign).await
+        let (from, to) = (from.clone(), to.clone());
+        on_sqlite!(self, |w| w.edge(&from, kind, &to, foreign))
     }
 
     async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()> {
-        if foreign.is_some() {
-            return self.sql.insert_edge(edge, foreign).await;
-        }
-        self.sql.insert_edge(edge, None).await?;
-        if let Key::Packed(key) = self.key(&edge.from, edge.kind, &edge.to) {
+        self.push(Row::Edge(self.index, EdgeRow::of(edge, foreign)))?;
+        if foreign.is_none()
+            && let Key::Packed(key) = self.key(&edge.from, edge.kind, &edge.to)
+        {
             self.edges.insert(key);
         }
         Ok(())
@@ -146,7 +220,8 @@ impl Writer for Loader<'_> {
         to: &NodeId,
         foreign: Option<ForeignEnd>,
     ) -> Result<()> {
-        self.sql.delete_edge(from, kind, to, foreign).await?;
+        let (gone_from, gone_to) = (from.clone(), to.clone());
+        on_sqlite!(self, |w| w.delete_edge(&gone_from, kind, &gone_to, foreign))?;
         if foreign.is_none() {
             self.forget_edge(from, kind, to);
         }
@@ -154,14 +229,17 @@ impl Writer for Loader<'_> {
     }
 
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>> {
-        self.sql.earliest_influence(learning).await
+        let learning = learning.clone();
+        on_sqlite!(self, |w| w.earliest_influence(&learning))
     }
 
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64> {
-        self.sql.influences_citing(source).await
+        let source = source.clone();
+        on_sqlite!(self, |w| w.influences_citing(&source))
     }
 
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
-        self.sql.record_audit(entry).await
+        let entry = entry.clone();
+        on_sqlite!(self, |w| w.record_audit(&entry))
     }
 }
