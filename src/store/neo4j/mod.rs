@@ -93,7 +93,7 @@ mod write;
 pub use walk::BALL_NODES;
 pub(crate) use write::{edge_properties, node_properties};
 
-use walk::Walker;
+use walk::{Keep, Walker};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -439,11 +439,23 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
-        traverse::trace(&mut Walker::new(self, request.direction, &request.via), request).await
+        // The trace's first level reaches `max_depth + 1` levels (see `traverse::trace`).
+        let mut walker = Walker::new(self, request.direction, &request.via, Keep::Ball).ahead(
+            &request.from,
+            request.direction,
+            request.max_depth + 1,
+        );
+        traverse::trace(&mut walker, request).await
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
-        traverse::paths(&mut Walker::new(self, request.direction, &request.via), request).await
+        // The search first expands the start's side, with `max_depth` levels left (see
+        // `traverse::meet`), and the target's side grows only where its frontier is the smaller:
+        // half the levels from the target cover most searches; a deeper walk back reads on.
+        let mut walker = Walker::new(self, request.direction, &request.via, Keep::Visibility)
+            .ahead(&request.from, request.direction, request.max_depth)
+            .ahead(&request.to, request.direction.reversed(), request.max_depth.div_ceil(2));
+        traverse::paths(&mut walker, request).await
     }
 
     async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>> {

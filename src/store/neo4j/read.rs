@@ -60,11 +60,11 @@ impl NodeRow {
 /// A relationship as `EDGE_MAP` returns it.
 #[derive(Deserialize)]
 pub(super) struct EdgeRow {
-    src: String,
-    kind: String,
-    dst: String,
-    assertion: String,
-    props: String,
+    pub(super) src: String,
+    pub(super) kind: String,
+    pub(super) dst: String,
+    pub(super) assertion: String,
+    pub(super) props: String,
 }
 
 impl EdgeRow {
