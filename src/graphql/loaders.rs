@@ -248,9 +248,12 @@ impl Loaders {
 mod tests {
     use super::*;
 
-    /// Answers each key with itself, noting every batch and the task that loaded it.
+    /// The batches a loader was asked for, each with the task that loaded it.
+    type Batches = Vec<(Vec<u32>, Option<tokio::task::Id>)>;
+
+    /// Answers each key with itself, noting every batch.
     #[derive(Clone, Default)]
-    struct Echo(Arc<Mutex<Vec<(Vec<u32>, Option<tokio::task::Id>)>>>);
+    struct Echo(Arc<Mutex<Batches>>);
 
     impl Loader<u32> for Echo {
         type Value = u32;
