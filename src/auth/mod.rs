@@ -9,7 +9,7 @@ mod jwt;
 mod token;
 
 pub use jwt::{Claims, JwtKey, JwtSettings};
-pub use token::{IssuedToken, TOKEN_PREFIX, hash_token, issue_token};
+pub use token::{IssuedToken, TOKEN_PREFIX, hash_token, issue_token, sha256_hex};
 
 use crate::domain::{Caller, Error, Member, Result};
 use crate::store::Store;

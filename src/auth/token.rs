@@ -15,7 +15,14 @@ pub const TOKEN_PREFIX: &str = "pvg_";
 
 /// Lower-case hex SHA-256 of a token.
 pub fn hash_token(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    sha256_hex(token)
+}
+
+/// Lower-case hex SHA-256 of a text, written by the digest's own `LowerHex` in one go: a
+/// `format!` per byte was 2 % of a small query's instructions, since every request's token is
+/// hashed.
+pub fn sha256_hex(text: &str) -> String {
+    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// A new token: the secret to show once, and what to store.

@@ -2,13 +2,14 @@
 //! at a time, and the loaders turn each round of asks into one store call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use futures::StreamExt as _;
 use futures::future::BoxFuture;
-use tokio::sync::Notify;
+use futures::stream::FuturesUnordered;
 
 use crate::domain::{Edge, Node, NodeId};
 use crate::store::{Direction, Store};
@@ -78,46 +79,38 @@ impl Loader<NodeId> for EdgeLoader {
 /// ends only on the timer's next millisecond tick (see BENCHMARKS.md).
 const LOADER_DELAY: std::time::Duration = std::time::Duration::ZERO;
 
-/// Holds a request's loads until the request has asked for every key it can.
+/// How many times one poll of a request's task may go round between the request and its loads
+/// before it yields to the scheduler; a request has a handful of rounds.
+const TURNS_A_POLL: usize = 32;
+
+/// Runs a request's loads inside the request's own task, each round once the request has asked
+/// for every key it can.
 ///
-/// A loader spawns its load as a task when the first key of a round arrives. On
-/// tokio's multi-threaded runtime another worker may run that task at once,
-/// while the request is still being polled and the other fields of the same
-/// selection set have not asked for their keys yet; or while the load before
-/// is still handing out its values, so that the fields waiting for them wake
-/// one poll apart. Either way a round is split into several store calls (Q2's
-/// fifty `producedBy` fields made about twenty). Run through `Batching::run`, a
-/// request marks each of its polls and each wake-up, and a loader's task starts
-/// only once the loads that were running when it was spawned are over and the
-/// request is neither being polled nor about to be.
+/// A loader hands over its load when the first key of a round arrives. Spawned as a task of its
+/// own on tokio's multi-threaded runtime, another worker may run it at once, while the request is
+/// still being polled and the other fields of the same selection set have not asked for their
+/// keys yet; or while the load before is still handing out its values, so that the fields waiting
+/// for them ask one poll apart. Either way a round is split into several store calls (Q2's fifty
+/// `producedBy` fields made about twenty). Run through `Batching::run`, a request keeps its loads
+/// to itself: they are started only when a poll of the request is over, and polled by the same
+/// task, and when a load hands out values the request is polled again before any new load
+/// starts. So every field of a round has asked for its key, and no load costs a task or a trip
+/// through the scheduler. Outside `run` (a subscription's events), loads are spawned as usual.
 #[derive(Clone, Default)]
 pub struct Batching(Arc<Polls>);
 
 #[derive(Default)]
 struct Polls {
-    /// Whether the request is being polled.
-    polling: AtomicBool,
+    /// Whether `run` is driving the request, so that loads are kept for it rather than spawned.
+    running: AtomicBool,
+    /// Whether `run` is polling the request or its loads: a wake-up then needs no new poll.
+    inside: AtomicBool,
     /// Whether the request was woken since its last poll began.
     woken: AtomicBool,
-    /// Whether the request is over (answered or dropped): loads wait no more.
-    over: AtomicBool,
-    /// How many loads have started, and how many of them are over.
-    started: AtomicUsize,
-    finished: AtomicUsize,
-    /// Told when a poll, a load or the request ends.
-    settled: Notify,
+    /// Loads handed over during the request's poll, not started yet.
+    queued: Mutex<Vec<BoxFuture<'static, ()>>>,
     /// The waker of the task that runs the request.
     waker: Mutex<Option<Waker>>,
-}
-
-impl Polls {
-    /// Whether a load spawned when `started` loads had started may begin.
-    fn ready_for_load(&self, started: usize) -> bool {
-        self.over.load(Ordering::SeqCst)
-            || (self.finished.load(Ordering::SeqCst) >= started
-                && !self.polling.load(Ordering::SeqCst)
-                && !self.woken.load(Ordering::SeqCst))
-    }
 }
 
 impl Wake for Polls {
@@ -127,43 +120,48 @@ impl Wake for Polls {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::SeqCst);
+        self.wake_task();
+    }
+}
+
+impl Polls {
+    /// Wakes the task that runs the request, unless `run` is polling it already and will look
+    /// at `woken` and `queued` before it lets go.
+    fn wake_task(&self) {
+        if self.inside.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(waker) = self.waker.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
             waker.wake_by_ref();
         }
     }
+
+    fn has_queued(&self) -> bool {
+        !self.queued.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
 }
 
-/// What ended; noted on drop, so that a poll that panics or a dropped request or
-/// load still lets the waiting loads go.
-enum End {
-    Poll,
-    Load,
-    Request,
-}
+/// Marks the end of `run`, even when its future is dropped, so that later loads are spawned.
+struct Running<'a>(&'a Polls);
 
-struct Settle<'a>(&'a Polls, End);
-
-impl Drop for Settle<'_> {
+impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let Settle(polls, end) = self;
-        match end {
-            End::Poll => polls.polling.store(false, Ordering::SeqCst),
-            End::Load => {
-                polls.finished.fetch_add(1, Ordering::SeqCst);
-            }
-            End::Request => polls.over.store(true, Ordering::SeqCst),
-        }
-        polls.settled.notify_waiters();
+        self.0.running.store(false, Ordering::SeqCst);
+        self.0.inside.store(false, Ordering::SeqCst);
+        self.0.queued.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 }
 
 impl Batching {
-    /// Runs a request's future, marking each of its polls and wake-ups.
+    /// Runs a request's future together with the loads it asks for (see `Batching`).
     pub async fn run<F: Future>(&self, future: F) -> F::Output {
         let polls = &self.0;
-        let _over = Settle(polls, End::Request);
-        let waker = Waker::from(Arc::clone(polls));
+        polls.running.store(true, Ordering::SeqCst);
+        let _running = Running(polls);
+        polls.woken.store(true, Ordering::SeqCst);
+        let request_waker = Waker::from(Arc::clone(polls));
         let mut future = std::pin::pin!(future);
+        let mut loads = FuturesUnordered::new();
         std::future::poll_fn(|cx| {
             {
                 let mut task = polls.waker.lock().unwrap_or_else(PoisonError::into_inner);
@@ -171,40 +169,50 @@ impl Batching {
                     *task = Some(cx.waker().clone());
                 }
             }
-            polls.polling.store(true, Ordering::SeqCst);
-            polls.woken.store(false, Ordering::SeqCst);
-            let _end = Settle(polls, End::Poll);
-            future.as_mut().poll(&mut Context::from_waker(&waker))
+            for _ in 0..TURNS_A_POLL {
+                polls.inside.store(true, Ordering::SeqCst);
+                // The request first: a load's values reach every field that waits for them, and
+                // those fields ask for the next round's keys, before any load of that round starts.
+                if polls.woken.swap(false, Ordering::SeqCst)
+                    && let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&request_waker))
+                {
+                    return Poll::Ready(output);
+                }
+                loads.extend(polls.queued.lock().unwrap_or_else(PoisonError::into_inner).drain(..));
+                while let Poll::Ready(Some(())) = loads.poll_next_unpin(cx) {}
+                if polls.has_queued() {
+                    continue;
+                }
+                // A wake-up from another thread either sees `inside` cleared and wakes the task,
+                // or is seen here.
+                polls.inside.store(false, Ordering::SeqCst);
+                if !polls.woken.load(Ordering::SeqCst) && !polls.has_queued() {
+                    return Poll::Pending;
+                }
+            }
+            // Still more to do: let the scheduler come round. A tokio resource that has used up
+            // the task's budget wakes the task at once, and only a new poll of the task renews
+            // the budget, so turning here for ever would never get anywhere.
+            polls.inside.store(false, Ordering::SeqCst);
+            cx.waker().wake_by_ref();
+            Poll::Pending
         })
         .await
     }
 
-    /// Waits until a load spawned when `started` loads had started may begin.
-    async fn settled(&self, started: usize) {
-        loop {
-            let settled = self.0.settled.notified();
-            let mut settled = std::pin::pin!(settled);
-            // Registered before the check, so an end in between still wakes us.
-            settled.as_mut().enable();
-            if self.0.ready_for_load(started) {
-                return;
-            }
-            settled.await;
-        }
-    }
-
-    /// Spawns a loader's task, to start once the request has asked for every key it can.
+    /// Hands a loader's load to the request's `run`, or spawns it when no `run` drives the request.
     fn spawner(&self) -> impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static {
         let batching = self.clone();
         move |load| {
-            let batching = batching.clone();
-            let started = batching.0.started.load(Ordering::SeqCst);
-            tokio::spawn(async move {
-                batching.settled(started).await;
-                batching.0.started.fetch_add(1, Ordering::SeqCst);
-                let _end = Settle(&batching.0, End::Load);
-                load.await;
-            });
+            let polls = &batching.0;
+            if polls.running.load(Ordering::SeqCst) {
+                polls.queued.lock().unwrap_or_else(PoisonError::into_inner).push(load);
+                // Loads are asked for while `run` polls the request; should one come from
+                // elsewhere, the task must still come round to start it.
+                polls.wake_task();
+            } else {
+                tokio::spawn(load);
+            }
         }
     }
 }
@@ -233,5 +241,96 @@ impl Loaders {
             Direction::Out => &self.outgoing,
             Direction::In => &self.incoming,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batches a loader was asked for, each with the task that loaded it.
+    type Batches = Vec<(Vec<u32>, Option<tokio::task::Id>)>;
+
+    /// Answers each key with itself, noting every batch.
+    #[derive(Clone, Default)]
+    struct Echo(Arc<Mutex<Batches>>);
+
+    impl Loader<u32> for Echo {
+        type Value = u32;
+        type Error = String;
+
+        async fn load(&self, keys: &[u32]) -> Result<HashMap<u32, u32>, String> {
+            // A store call yields at least once; so does this one. Key 0 never answers.
+            tokio::task::yield_now().await;
+            if keys.contains(&0) {
+                std::future::pending::<()>().await;
+            }
+            let mut sorted = keys.to_vec();
+            sorted.sort_unstable();
+            self.0.lock().unwrap().push((sorted, tokio::task::try_id()));
+            Ok(keys.iter().map(|k| (*k, *k)).collect())
+        }
+    }
+
+    fn loader(echo: &Echo, batching: &Batching) -> DataLoader<Echo> {
+        DataLoader::new(echo.clone(), batching.spawner()).delay(LOADER_DELAY)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_request_run_through_batching_loads_each_round_once_in_its_own_task() {
+        for _ in 0..20 {
+            let echo = Echo::default();
+            let batching = Batching::default();
+            let loader = loader(&echo, &batching);
+            let request = tokio::spawn(async move {
+                let task = tokio::task::id();
+                let answer = batching
+                    .run(async {
+                        let loader = &loader;
+                        // Three fields ask side by side; each then asks for one more key.
+                        let fields = (1..=3).map(|k| async move {
+                            let first = loader.load_one(k).await.unwrap().unwrap();
+                            loader.load_one(first * 10).await.unwrap().unwrap()
+                        });
+                        futures::future::join_all(fields).await
+                    })
+                    .await;
+                (answer, task)
+            });
+            let (answer, task) = request.await.unwrap();
+            assert_eq!(answer, vec![10, 20, 30]);
+            let batches = echo.0.lock().unwrap().clone();
+            let keys: Vec<Vec<u32>> = batches.iter().map(|(keys, _)| keys.clone()).collect();
+            assert_eq!(keys, vec![vec![1, 2, 3], vec![10, 20, 30]], "one store call a round");
+            assert!(batches.iter().all(|(_, id)| *id == Some(task)), "loaded by the request's own task");
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_are_spawned_when_no_run_drives_the_request_and_after_one_ends() {
+        let echo = Echo::default();
+        let batching = Batching::default();
+        let loader = loader(&echo, &batching);
+        // A subscription's loaders: nothing runs the request, so the load is a task of its own.
+        assert_eq!(loader.load_one(7).await.unwrap(), Some(7));
+        // A request given up half-way (its time ran out) leaves no load behind to wait for.
+        let cut_short = batching.run(loader.load_one(0));
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(50), cut_short).await.is_err());
+        assert_eq!(loader.load_one(9).await.unwrap(), Some(9));
+        let batches = echo.0.lock().unwrap().clone();
+        assert_eq!(batches.iter().map(|(keys, _)| keys.clone()).collect::<Vec<_>>(), vec![vec![7], vec![9]]);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_uses_up_its_task_budget_still_finishes() {
+        // Past the task's budget, tokio's resources wake the task at once and answer pending
+        // until the scheduler polls the task anew: `run` must let it.
+        let batching = Batching::default();
+        let work = batching.run(async {
+            for _ in 0..2_000 {
+                tokio::task::consume_budget().await;
+            }
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(30), work).await.expect("the request finishes");
     }
 }

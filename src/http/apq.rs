@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use lru::LruCache;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::graphql_http::RawRequest;
 
@@ -50,7 +49,7 @@ fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
 
 /// The lowercase hex SHA-256 of a query, as Apollo's clients compute it.
 pub fn sha256_hex(query: &str) -> String {
-    Sha256::digest(query.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::auth::sha256_hex(query)
 }
 
 impl PersistedQueries {

@@ -4,6 +4,8 @@
 //! than async-graphql-axum's, because the specification's status codes and
 //! persisted queries both need to see the request's parts before execution.
 
+use std::collections::BTreeMap;
+
 use async_graphql::{ServerError, Variables};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -198,15 +200,18 @@ impl Malformed {
 /// Writes an executed response. A request error (nothing was executed: the document did not
 /// parse or validate, or the variables did not coerce) has no `data`; in the specification's own
 /// media type it is answered 400, in `application/json` 200.
-pub fn graphql_response(media: MediaType, response: async_graphql::Response) -> Response {
+pub fn graphql_response(media: MediaType, mut response: async_graphql::Response) -> Response {
+    let mut headers = std::mem::take(&mut response.http_headers);
     let request_failed = is_request_error(&response.data, &response.errors);
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({}));
-    if request_failed && let Value::Object(fields) = &mut body {
-        fields.remove("data");
-    }
+    // Written straight from async-graphql's values, in the order the query selected its fields;
+    // no JSON tree is built in between.
+    let body = Body {
+        data: (!request_failed).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
     let status =
         if request_failed && media == MediaType::GraphQLResponse { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let mut headers = response.http_headers;
     if let Some(cache) = response.cache_control.value()
         && let Ok(value) = HeaderValue::from_str(&cache)
     {
@@ -215,14 +220,29 @@ pub fn graphql_response(media: MediaType, response: async_graphql::Response) -> 
     respond(media, status, &body, headers)
 }
 
+/// A response's body: `data` (absent for a request error), then `errors` and `extensions` when
+/// there are any.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
 /// Errors without a path and without data mean execution never began.
 fn is_request_error(data: &async_graphql::Value, errors: &[ServerError]) -> bool {
     !errors.is_empty() && matches!(data, async_graphql::Value::Null) && errors.iter().all(|e| e.path.is_empty())
 }
 
-fn respond(media: MediaType, status: StatusCode, body: &Value, mut headers: HeaderMap) -> Response {
+fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize, mut headers: HeaderMap) -> Response {
     headers.insert(header::CONTENT_TYPE, media.content_type());
-    (status, headers, body.to_string()).into_response()
+    // Serialising values that are already in memory fails only on a map with non-text keys,
+    // which no GraphQL value has.
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    (status, headers, bytes).into_response()
 }
 
 /// Resolves a request's query (persisted queries included), refuses what a GET may not run, and
