@@ -62,7 +62,7 @@ pub(super) enum Keep {
 
 /// What the walk knows of an id.
 enum Known {
-    Whole(Node),
+    Whole(Box<Node>),
     /// A node here, of which only who may see it was read.
     Seen(Visibility),
     /// Not a node here: a foreign stub, or nothing.
@@ -153,7 +153,7 @@ impl<'s> Walker<'s> {
             if let Some(node) = row.node {
                 let node = node.into_node()?;
                 read += 1;
-                self.nodes.insert(node.id.clone(), Known::Whole(node));
+                self.nodes.insert(node.id.clone(), Known::Whole(Box::new(node)));
             }
             let Some(at) = row.at else { continue };
             let at = NodeId::parse(&at).map_err(read::corrupt)?;
@@ -217,7 +217,7 @@ impl Neighbours for Walker<'_> {
             self.fetch(&first, &missing).await?;
         } else if !missing.is_empty() {
             for node in GraphStore::nodes(self.store, &missing).await? {
-                self.nodes.insert(node.id.clone(), Known::Whole(node));
+                self.nodes.insert(node.id.clone(), Known::Whole(Box::new(node)));
             }
             for id in missing {
                 // Asked whole and not read: not a node here (any more).
@@ -232,7 +232,7 @@ impl Neighbours for Walker<'_> {
             .iter()
             .filter(|id| given.insert(*id))
             .filter_map(|id| match &self.nodes[id] {
-                Known::Whole(node) => Some(node.clone()),
+                Known::Whole(node) => Some(Node::clone(node)),
                 _ => None,
             })
             .collect())
