@@ -135,3 +135,34 @@ async fn a_failing_last_statement_keeps_neither_the_changes_nor_the_audit_entry(
     store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&editor())).await.map_err(|f| f.error).unwrap();
     assert_eq!(held(store).await, (2, 2));
 }
+
+#[tokio::test]
+async fn a_change_set_whose_caller_goes_away_still_ends_and_frees_the_lock() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // Two connections in the pool, so that the next change set is not simply handed the
+    // connection of the one given up (whose reuse would end its transaction by the way).
+    let (a, b) = tokio::join!(held(store), held(store));
+    assert_eq!((a, b), ((0, 0), (0, 0)));
+    // A change set given up once its first statement, the one that takes the lock, is out:
+    // what a request does when its client hangs up in the middle of a mutation.
+    let actor = editor();
+    let before = store.change_statements();
+    {
+        let mut given_up = std::pin::pin!(store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&actor)));
+        while store.change_statements() == before {
+            if futures::poll!(given_up.as_mut()).is_ready() {
+                panic!("the change set ended before it could be given up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    // The next change set must get the lock, not wait behind a transaction left open on an idle
+    // connection. The minute is a bound on a hang, not a speed to meet.
+    let next = store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&actor));
+    let next = tokio::time::timeout(std::time::Duration::from_secs(60), next).await;
+    next.expect("the change lock was never let go").map_err(|f| f.error).unwrap();
+    // The given-up change set ran to its end rather than stopping half-way: both links are in,
+    // each with its audit entry.
+    assert_eq!(held(store).await, (2, 2));
+}

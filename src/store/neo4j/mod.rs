@@ -390,8 +390,17 @@ impl GraphStore for Neo4jStore {
         )
     }
 
+    /// A change set runs to its end in a task of its own. Dropped half-way with its caller (a
+    /// client that hangs up in the middle of a mutation), its transaction would stay open on an
+    /// idle pooled connection, holding the change lock, until that connection's next use, and
+    /// every other change set would wait behind it.
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
-        write::apply(&self.graph, self.patience, &self.writes, changes, now(), actor).await
+        let store = self.clone();
+        let actor = actor.cloned();
+        let run = tokio::spawn(async move {
+            write::apply(&store.graph, store.patience, &store.writes, changes, now(), actor.as_ref()).await
+        });
+        run.await.unwrap_or_else(|error| Err(Failed { index: 0, error: Error::internal(error) }))
     }
 
     async fn save_token(&self, token: &ApiToken) -> Result<()> {
