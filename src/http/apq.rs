@@ -48,9 +48,7 @@ fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
 }
 
 /// The lowercase hex SHA-256 of a query, as Apollo's clients compute it.
-pub fn sha256_hex(query: &str) -> String {
-    crate::auth::sha256_hex(query)
-}
+pub use crate::auth::sha256_hex;
 
 impl PersistedQueries {
     pub fn new(listed: HashMap<String, String>, only_listed: bool) -> PersistedQueries {

@@ -153,7 +153,7 @@ pub fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDa
     kind_ok && date_ok
 }
 
-fn far_end(edge: &Edge, step: Direction) -> &NodeId {
+pub(crate) fn far_end(edge: &Edge, step: Direction) -> &NodeId {
     match step {
         Direction::Out => &edge.to,
         Direction::In => &edge.from,
@@ -164,6 +164,26 @@ type EdgeKey = (NodeId, RelationshipKind, NodeId);
 
 fn key(edge: &Edge) -> EdgeKey {
     (edge.from.clone(), edge.kind, edge.to.clone())
+}
+
+/// The relationships of a trace's frontier that the trace follows (its directions, `via` and
+/// `asOf`), each with the way it was found. Backends return relationships in their own order;
+/// sorted by (from, kind, to), every backend answers alike.
+async fn level_edges(
+    store: &mut dyn Neighbours,
+    frontier: &[NodeId],
+    request: &TraceRequest,
+) -> Result<Vec<(Edge, Direction)>> {
+    let mut found: Vec<(Edge, Direction)> = Vec::new();
+    for &step in request.direction.steps() {
+        for edge in store.edges(frontier, step).await? {
+            if visible_edge(&edge, &request.via, request.as_of) {
+                found.push((edge, step));
+            }
+        }
+    }
+    found.sort_by(|(a, _), (b, _)| (&a.from, a.kind, &a.to).cmp(&(&b.from, b.kind, &b.to)));
+    Ok(found)
 }
 
 /// Walks out from one node, breadth first.
@@ -191,16 +211,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         }
         // This frontier, the levels below it, and the last one's look beyond.
         store.reach(request.max_depth - depth + 2);
-        let mut found: Vec<(Edge, Direction)> = Vec::new();
-        for &step in request.direction.steps() {
-            for edge in store.edges(&frontier, step).await? {
-                if visible_edge(&edge, &request.via, request.as_of) {
-                    found.push((edge, step));
-                }
-            }
-        }
-        // Backends return edges in their own order; sort so every backend answers alike.
-        found.sort_by_key(|a| key(&a.0));
+        let found = level_edges(store, &frontier, request).await?;
         let mut fresh: Vec<NodeId> = Vec::new();
         let mut fresh_set: HashSet<&NodeId> = HashSet::new();
         for (edge, step) in &found {
@@ -246,16 +257,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         // those leading further say whether the depth cap, not the graph, ended the walk.
         let mut beyond: Vec<NodeId> = Vec::new();
         store.reach(1);
-        let mut found: Vec<(Edge, Direction)> = Vec::new();
-        for &step in request.direction.steps() {
-            for edge in store.edges(&frontier, step).await? {
-                if visible_edge(&edge, &request.via, request.as_of) {
-                    found.push((edge, step));
-                }
-            }
-        }
-        // In one order whatever the backend's, as at every level.
-        found.sort_by_key(|a| key(&a.0));
+        let found = level_edges(store, &frontier, request).await?;
         for (edge, step) in found {
             let end = far_end(&edge, step);
             if !depth_of.contains_key(end) {

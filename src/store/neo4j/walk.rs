@@ -39,7 +39,7 @@ use serde::Deserialize;
 use super::Neo4jStore;
 use super::read::{self, EdgeRow, NODE_MAP, NodeRow, id_list};
 use crate::domain::{Audience, Edge, Node, NodeId, RelationshipKind, Result, Visibility};
-use crate::store::traverse::{Neighbours, TraceDirection};
+use crate::store::traverse::{Neighbours, TraceDirection, far_end};
 use crate::store::{Direction, GraphStore};
 
 /// How many nodes one fetch ahead gathers at most by default before it falls back to the asked
@@ -181,10 +181,6 @@ impl<'s> Walker<'s> {
     /// One node's relationships that way, in the order of the store's edge lookup; notes who may
     /// see their far ends.
     fn relationships(&mut self, list: Vec<BallEdge>, direction: Direction) -> Result<Vec<Edge>> {
-        let far = |e: &Edge| match direction {
-            Direction::Out => e.to.clone(),
-            Direction::In => e.from.clone(),
-        };
         let mut edges = Vec::with_capacity(list.len());
         for row in list {
             let visibility = match &row.far {
@@ -194,12 +190,12 @@ impl<'s> Walker<'s> {
             let edge =
                 EdgeRow { src: row.src, kind: row.kind, dst: row.dst, assertion: row.assertion, props: row.props }
                     .into_edge()?;
-            let end = far(&edge);
+            let end = far_end(&edge, direction).clone();
             self.nodes.entry(end).or_insert(visibility.map_or(Known::Absent, Known::Seen));
             edges.push(edge);
         }
         // The store's edge lookup orders one node's relationships by type, then far end.
-        edges.sort_by(|a, b| (a.kind.as_str(), far(a)).cmp(&(b.kind.as_str(), far(b))));
+        edges.sort_by(|a, b| (a.kind.as_str(), far_end(a, direction)).cmp(&(b.kind.as_str(), far_end(b, direction))));
         Ok(edges)
     }
 }
