@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use pvgraph::domain::{Caller, Member, Role};
-use pvgraph::graphql::{ChangeFeed, PvSchema, prepare, schema};
+use pvgraph::graphql::{Api, ChangeFeed, api, prepare};
 use pvgraph::store::{Store, StoreLocation};
 use serde_json::{Value, json};
 
@@ -152,7 +152,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 
 struct Target {
     runtime: tokio::runtime::Runtime,
-    schema: PvSchema,
+    schema: Api,
     store: Store,
     _dir: tempfile::TempDir,
 }
@@ -165,7 +165,7 @@ fn target() -> Target {
         pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.unwrap();
         store
     });
-    Target { runtime, schema: schema(store.clone(), ChangeFeed::default()), store, _dir: dir }
+    Target { runtime, schema: api(store.clone(), ChangeFeed::default()), store, _dir: dir }
 }
 
 impl Target {

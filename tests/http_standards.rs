@@ -225,6 +225,8 @@ async fn metrics_count_requests_errors_and_store_calls() {
         server.data("query CountValues { values { totalCount } }", json!({})).await;
     }
     server.gql("query Broken { values { colour } }", json!({})).await;
+    // A document that does not parse names no operation the server could read.
+    server.gql("query Unparsed { values {", json!({})).await;
     let (_, _, body) = mutate(
         &server,
         "application/json",
@@ -242,6 +244,7 @@ async fn metrics_count_requests_errors_and_store_calls() {
     let errors = "pvgraph_graphql_errors_total";
     assert_eq!(moved(&before, &after, &count(errors, "Broken", "query")), 1.0);
     assert_eq!(moved(&before, &after, &count(errors, "CountValues", "query")), 0.0);
+    assert_eq!(moved(&before, &after, &count(errors, "anonymous", "unknown")), 1.0);
     let latency = "pvgraph_graphql_request_duration_seconds_count";
     assert_eq!(moved(&before, &after, &count(latency, "CountValues", "query")), 3.0);
     // Each totalCount is one count call; the mutation writes once.

@@ -266,3 +266,29 @@ async fn the_legacy_graphql_ws_protocol_also_streams_events() {
     assert_eq!(event["type"], "data");
     assert_eq!(event["payload"]["data"]["graphChanged"]["node"]["id"], "kc:value:old-protocol");
 }
+
+#[tokio::test]
+async fn refused_subscriptions_carry_codes_and_the_limits_hold_over_the_socket() {
+    let dir = temp_dir();
+    let limits = pvgraph::limits::Limits { max_aliases: 1, ..pvgraph::limits::Limits::default() };
+    let server = TestServer::with_options(dir.path(), HttpOptions { limits, ..HttpOptions::default() }).await;
+    let mut socket = connect(&server, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init" })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let cases = [
+        ("subscription { graphChanged { type }", "GRAPHQL_PARSE_FAILED"),
+        ("subscription { graphChanged { colour } }", "GRAPHQL_VALIDATION_FAILED"),
+        ("subscription { changes: graphChanged { kind: type } }", "LIMIT_EXCEEDED"),
+        ("subscription A { graphChanged { type } } subscription B { graphChanged { type } }", "BAD_REQUEST"),
+    ];
+    for (id, (query, code)) in cases.into_iter().enumerate() {
+        let id = id.to_string();
+        send(&mut socket, json!({ "id": id, "type": "subscribe", "payload": { "query": query } })).await;
+        let answer = next(&mut socket).await.expect("an answer");
+        assert_eq!((answer["type"].as_str(), answer["id"].as_str()), (Some("next"), Some(id.as_str())), "{answer}");
+        let error = &answer["payload"]["errors"][0];
+        assert_eq!(error["extensions"]["code"], code, "{query}: {answer}");
+        assert!(answer["payload"]["data"].is_null(), "{answer}");
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+    }
+}

@@ -1,14 +1,12 @@
-//! The cost limits as GraphQL sees them: an extension that counts aliases and
-//! refuses introspection when it is switched off (async-graphql does neither),
-//! and that words the depth and complexity refusals of async-graphql with a
-//! code, the limit's name and its value. Arguments past a limit (page sizes,
+//! The cost limits as GraphQL sees them: a survey of each parsed document that
+//! counts aliases and notes introspection, refused before execution when over the
+//! limit or switched off (async-graphql does neither), and the wording of
+//! async-graphql's depth and complexity refusals with a code, the limit's name
+//! and its value. Arguments past a limit (page sizes,
 //! trace depths) are refused where they are read, with `over_limit`.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Context, ErrorExtensions, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{Context, ErrorExtensions, ServerError};
 
 use crate::limits::Limits;
 
@@ -39,27 +37,22 @@ pub fn over_limit(field: &str, limit: &str, min: i64, max: u64) -> async_graphql
     })
 }
 
-/// Checks what async-graphql leaves out, and words its own limit errors.
-pub struct CostLimits(pub Arc<Limits>);
-
-impl ExtensionFactory for CostLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(CostLimits(self.0.clone()))
-    }
-}
-
-/// What a document holds that a limit looks at.
+/// What a document holds that a limit looks at, found once per parsed text.
 #[derive(Default)]
-struct Survey {
+pub(super) struct Survey {
     aliases: u64,
     introspects: bool,
+    /// Whether the document nests past async-graphql's own recursion cap, which it refuses
+    /// before the limits here are looked at.
+    too_deep_to_run: bool,
 }
 
 impl Survey {
-    fn of(doc: &ExecutableDocument) -> Survey {
+    pub(super) fn of(doc: &ExecutableDocument) -> Survey {
         let mut survey = Survey::default();
         for (_, operation) in doc.operations.iter() {
             survey.visit(&operation.node.selection_set.node);
+            survey.too_deep_to_run |= nests_deeper(doc, &operation.node.selection_set.node, 0);
         }
         for fragment in doc.fragments.values() {
             survey.visit(&fragment.node.selection_set.node);
@@ -82,57 +75,65 @@ impl Survey {
             }
         }
     }
-}
 
-#[async_trait::async_trait]
-impl Extension for CostLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let survey = Survey::of(&doc);
-        if survey.introspects && !self.0.introspection {
+    /// The refusal of a document that introspects on a server that does not allow it, or that
+    /// holds more aliases than allowed; `None` for one that async-graphql refuses itself first.
+    pub(super) fn refusal(&self, limits: &Limits) -> Option<ServerError> {
+        if self.too_deep_to_run {
+            return None;
+        }
+        if self.introspects && !limits.introspection {
             let mut error = ServerError::new("introspection is switched off on this server", None);
             error.extensions.get_or_insert_with(Default::default).set("code", "INTROSPECTION_DISABLED");
-            return Err(error);
+            return Some(error);
         }
-        let max = u64::from(self.0.max_aliases);
-        if survey.aliases > max {
-            return Err(exceeded(
-                "max-aliases",
-                max,
-                format!("the request holds {} aliases; the limit is {max}", survey.aliases),
-            ));
-        }
-        Ok(doc)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let depth = u64::from(self.0.max_depth);
-        let complexity = u64::from(self.0.max_complexity);
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| match error.message.as_str() {
-                    "Query is nested too deep." => {
-                        exceeded("max-depth", depth, format!("the query nests deeper than the limit of {depth} levels"))
-                    }
-                    "Query is too complex." => exceeded(
-                        "max-complexity",
-                        complexity,
-                        format!("the query is more complex than the limit of {complexity}"),
-                    ),
-                    _ => error,
-                })
-                .collect()
+        let max = u64::from(limits.max_aliases);
+        (self.aliases > max).then(|| {
+            exceeded("max-aliases", max, format!("the request holds {} aliases; the limit is {max}", self.aliases))
         })
+    }
+}
+
+/// async-graphql's own cap on how deeply selection sets nest, spreads followed (its default).
+const RECURSION_CAP: usize = 32;
+
+/// Whether `set` nests past `RECURSION_CAP`, counted as async-graphql counts before it
+/// validates; the cap bounds the recursion, fragment cycles included.
+fn nests_deeper(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    if depth > RECURSION_CAP {
+        return true;
+    }
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => {
+            let inner = &field.node.selection_set.node;
+            !inner.items.is_empty() && nests_deeper(doc, inner, depth + 1)
+        }
+        Selection::FragmentSpread(spread) => doc
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_some_and(|fragment| nests_deeper(doc, &fragment.node.selection_set.node, depth + 1)),
+        Selection::InlineFragment(fragment) => nests_deeper(doc, &fragment.node.selection_set.node, depth + 1),
+    })
+}
+
+/// Words async-graphql's depth and complexity refusals with a code, the limit's name and its
+/// value. They come alone, before execution.
+pub(super) fn word_refusals(errors: &mut [ServerError], limits: &Limits) {
+    let (depth, complexity) = (u64::from(limits.max_depth), u64::from(limits.max_complexity));
+    for error in errors {
+        match error.message.as_str() {
+            "Query is nested too deep." => {
+                *error =
+                    exceeded("max-depth", depth, format!("the query nests deeper than the limit of {depth} levels"))
+            }
+            "Query is too complex." => {
+                *error = exceeded(
+                    "max-complexity",
+                    complexity,
+                    format!("the query is more complex than the limit of {complexity}"),
+                )
+            }
+            _ => {}
+        }
     }
 }

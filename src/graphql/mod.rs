@@ -2,6 +2,7 @@
 //! speak to the store only through `Store` and the request's loaders.
 
 mod analysis;
+mod api;
 mod audit;
 mod connection;
 mod error;
@@ -16,13 +17,11 @@ mod query;
 mod scalars;
 mod subscription;
 
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use async_graphql::parser::{parse_query, types::ExecutableDocument};
 use async_graphql::{Request, SDLExportOptions, Schema};
-use lru::LruCache;
 
+pub use api::{Api, Operation};
 pub use error::to_gql;
 pub use loaders::{Batching, Loaders};
 pub use subscription::{ChangeFeed, GraphEvent};
@@ -34,22 +33,13 @@ use crate::store::{Store, Visible};
 
 pub type PvSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
-/// Builds the schema over a store with the default limits; committed changes are announced on `feed`.
-pub fn schema(store: Store, feed: ChangeFeed) -> PvSchema {
-    schema_with(store, feed, &Limits::default())
+/// The API over a store with the default limits; committed changes are announced on `feed`.
+pub fn api(store: Store, feed: ChangeFeed) -> Api {
+    api_with(store, feed, &Limits::default())
 }
 
-/// Builds the schema over a store under `limits`.
-pub fn schema_with(store: Store, feed: ChangeFeed, limits: &Limits) -> PvSchema {
-    builder(store, feed, limits).finish()
-}
-
-/// The schema's builder, for a server that adds extensions (metrics) of its own.
-pub fn builder(
-    store: Store,
-    feed: ChangeFeed,
-    limits: &Limits,
-) -> async_graphql::SchemaBuilder<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot> {
+/// The API over a store under `limits`.
+pub fn api_with(store: Store, feed: ChangeFeed, limits: &Limits) -> Api {
     let builder =
         Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
             .data(store.clone())
@@ -58,13 +48,11 @@ pub fn builder(
             .data(Caller::Anonymous)
             .data(feed)
             .data(limits.clone())
-            .extension(error::ErrorCodes)
-            .extension(partner::PartnerReport)
-            // After ErrorCodes, so that limit refusals get their own code first.
-            .extension(limits::CostLimits(std::sync::Arc::new(limits.clone())))
             .limit_depth(limits.max_depth.into())
             .limit_complexity(limits.max_complexity as usize);
-    if limits.introspection { builder } else { builder.disable_introspection() }
+    // No extensions: what they would do runs around execution instead (see `Api`).
+    let builder = if limits.introspection { builder } else { builder.disable_introspection() };
+    Api::new(builder.finish(), Arc::new(limits.clone()))
 }
 
 /// The whole store, unfiltered, for what the server itself must see (e.g. whether each end
@@ -112,49 +100,6 @@ pub fn prepare(
     }
 }
 
-/// Parsed query documents by their text. Parsing was more than half of the
-/// instructions a small query cost (callgrind, see BENCHMARKS.md), and clients
-/// send the same few texts again and again with other variables, so each text
-/// is parsed once. Validation still runs on every request.
-pub struct ParsedQueries(Mutex<LruCache<String, Arc<ExecutableDocument>>>);
-
-impl ParsedQueries {
-    /// How many texts are kept, the least recently used leaving first.
-    const CAPACITY: usize = 512;
-    /// Longer texts are parsed every time, so that the cache stays small.
-    const LONGEST: usize = 16 * 1024;
-
-    /// Gives the request its parsed document, parsing and keeping it on a miss. A
-    /// text that does not parse is left to execution, which reports the error as ever.
-    pub fn attach(&self, mut request: Request) -> Request {
-        if request.query.len() > Self::LONGEST {
-            return request;
-        }
-        let cached = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&request.query).cloned();
-        let document = match cached {
-            Some(document) => document,
-            None => match parse_query(&request.query) {
-                Ok(document) => {
-                    let document = Arc::new(document);
-                    let mut cache = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-                    cache.put(request.query.clone(), document.clone());
-                    document
-                }
-                Err(_) => return request,
-            },
-        };
-        request.set_parsed_query(ExecutableDocument::clone(&document));
-        request
-    }
-}
-
-impl Default for ParsedQueries {
-    fn default() -> Self {
-        let capacity = NonZeroUsize::new(Self::CAPACITY).unwrap_or(NonZeroUsize::MIN);
-        ParsedQueries(Mutex::new(LruCache::new(capacity)))
-    }
-}
-
 /// The schema's SDL, as checked into `schema/schema.graphql`.
 pub fn sdl() -> String {
     bare_schema().sdl()
@@ -169,29 +114,4 @@ pub fn subgraph_sdl() -> String {
 fn bare_schema() -> PvSchema {
     Schema::build(query::QueryRoot::default(), mutation::MutationRoot::default(), subscription::SubscriptionRoot)
         .finish()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cached(queries: &ParsedQueries) -> usize {
-        queries.0.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
-
-    #[test]
-    fn a_query_text_is_parsed_once_and_a_broken_one_is_left_to_execution() {
-        let queries = ParsedQueries::default();
-        let text = "query($id: ID!) { node(id: $id) { id } }";
-        let mut first = queries.attach(Request::new(text));
-        let mut second = queries.attach(Request::new(text));
-        assert_eq!(cached(&queries), 1);
-        let (first, second) =
-            (first.parsed_query().map(|d| format!("{d:?}")), second.parsed_query().map(|d| format!("{d:?}")));
-        assert_eq!(first.ok(), second.ok());
-
-        let mut broken = queries.attach(Request::new("{ node(id: "));
-        assert_eq!(cached(&queries), 1);
-        assert!(broken.parsed_query().is_err(), "execution still reports the parse error");
-    }
 }

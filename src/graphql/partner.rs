@@ -6,10 +6,8 @@
 //! else's behalf.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use async_graphql::{Context, ErrorExtensions, ID, InputObject, Json, Object, Response, Result, SimpleObject};
 use serde_json::Value;
 
@@ -287,40 +285,24 @@ fn unreachable_error(entry: &Unreachable) -> async_graphql::Error {
 
 /// When a request could not reach some partners, its response says so in
 /// `extensions.unreachable`, whichever fields needed them.
-pub struct PartnerReport;
-
-impl ExtensionFactory for PartnerReport {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PartnerReport)
+pub fn report_unreachable(response: Response, report: &Report) -> Response {
+    let entries = report.entries();
+    if entries.is_empty() {
+        return response;
     }
-}
-
-#[async_trait::async_trait]
-impl Extension for PartnerReport {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let response = next.run(ctx, operation_name).await;
-        let Some(entries) = ctx.data_opt::<Report>().map(Report::entries).filter(|e| !e.is_empty()) else {
-            return response;
-        };
-        let value = async_graphql::Value::from_json(serde_json::json!(
-            entries
-                .iter()
-                .map(|u| serde_json::json!({
-                    "organisation": u.organisation,
-                    "reason": u.reason.as_str(),
-                    "ids": u.ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
-                    "message": u.message,
-                }))
-                .collect::<Vec<_>>()
-        ));
-        match value {
-            Ok(value) => response.extension("unreachable", value),
-            Err(_) => response,
-        }
+    let value = async_graphql::Value::from_json(serde_json::json!(
+        entries
+            .iter()
+            .map(|u| serde_json::json!({
+                "organisation": u.organisation,
+                "reason": u.reason.as_str(),
+                "ids": u.ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+                "message": u.message,
+            }))
+            .collect::<Vec<_>>()
+    ));
+    match value {
+        Ok(value) => response.extension("unreachable", value),
+        Err(_) => response,
     }
 }

@@ -281,13 +281,17 @@ pub async fn run(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let request = state.parsed.attach(request.into_request(query));
     let batching = crate::graphql::Batching::default();
-    let request = crate::graphql::prepare(request, &state.store, caller, state.partners.as_ref(), &batching);
+    let request =
+        crate::graphql::prepare(request.into_request(query), &state.store, caller, state.partners.as_ref(), &batching);
+    let started = std::time::Instant::now();
     // One still running after `--request-timeout` is dropped (its work is cancelled at the next
     // await) and answered with TIMEOUT.
-    match tokio::time::timeout(state.limits.request_timeout(), batching.run(state.schema.execute(request))).await {
-        Ok(response) => graphql_response(media, response),
+    match tokio::time::timeout(state.limits.request_timeout(), batching.run(state.schema.run(request))).await {
+        Ok((response, operation)) => {
+            state.metrics.record_request(&operation, started.elapsed().as_secs_f64(), response.is_err());
+            graphql_response(media, response)
+        }
         Err(_) => {
             tracing::warn!(limit = state.limits.request_timeout, "a request ran out of time and was cancelled");
             super::limits::timed_out(&state.limits)

@@ -11,11 +11,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest,
-};
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, ServerResult, Variables};
 use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -23,6 +18,7 @@ use axum::response::IntoResponse;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Node, NodeId, NodeKind, Result};
+use crate::graphql::Operation;
 use crate::store::{
     ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
     SearchHit, SearchRequest, Store, Trace, TraceRequest,
@@ -111,11 +107,6 @@ impl Metrics {
         Arc::new(TimedStore { inner: store, metrics: self.clone() })
     }
 
-    /// The schema extension that counts GraphQL requests.
-    pub fn extension(self: &Arc<Self>) -> OperationMetrics {
-        OperationMetrics(self.clone())
-    }
-
     /// The text a scrape returns, with the subscriptions gauge set to `open`.
     pub fn render(&self, open_subscriptions: usize) -> String {
         self.subscriptions.set(i64::try_from(open_subscriptions).unwrap_or(i64::MAX));
@@ -136,7 +127,8 @@ impl Metrics {
         }
     }
 
-    fn record_request(&self, operation: &Operation, seconds: f64, failed: bool) {
+    /// Counts and times one GraphQL request by its operation.
+    pub fn record_request(&self, operation: &Operation, seconds: f64, failed: bool) {
         let name = self.label(operation.name.as_deref());
         let labels = [name.as_str(), operation.kind];
         self.requests.with_label_values(&labels).inc();
@@ -165,79 +157,6 @@ impl Metrics {
 pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
     let text = state.metrics.render(state.feed.subscribers());
     (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text)
-}
-
-/// What one request turned out to be.
-#[derive(Default)]
-struct Operation {
-    name: Option<String>,
-    kind: &'static str,
-}
-
-/// Counts and times every GraphQL request by operation.
-pub struct OperationMetrics(Arc<Metrics>);
-
-impl ExtensionFactory for OperationMetrics {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(OperationProbe { metrics: self.0.clone(), operation: Mutex::new(Operation::default()) })
-    }
-}
-
-struct OperationProbe {
-    metrics: Arc<Metrics>,
-    operation: Mutex<Operation>,
-}
-
-#[async_trait]
-impl Extension for OperationProbe {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let started = Instant::now();
-        let response = next.run(ctx).await;
-        let mut operation = self.operation.lock().expect("the operation lock");
-        if operation.kind.is_empty() {
-            // The document never parsed, or named no operation it holds.
-            operation.kind = "unknown";
-        }
-        self.metrics.record_request(&operation, started.elapsed().as_secs_f64(), response.is_err());
-        response
-    }
-
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.operation.lock().expect("the operation lock").name = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let mut operation = self.operation.lock().expect("the operation lock");
-        let chosen = match &operation.name {
-            Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-            None => {
-                let mut all = document.operations.iter();
-                all.next().filter(|_| all.next().is_none())
-            }
-        };
-        if let Some((name, definition)) = chosen {
-            operation.name = name.map(|n| n.to_string());
-            operation.kind = match definition.node.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
-        }
-        Ok(document)
-    }
 }
 
 /// A store whose every call is timed, by method.

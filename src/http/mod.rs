@@ -33,7 +33,7 @@ pub use metrics::Metrics;
 pub use pages::EXAMPLES;
 
 use crate::auth::Authenticator;
-use crate::graphql::{ChangeFeed, ParsedQueries, PvSchema};
+use crate::graphql::{Api, ChangeFeed};
 use crate::limits::Limits;
 use crate::store::Store;
 use graphql_http::{MediaType, RawRequest};
@@ -46,7 +46,7 @@ const REQUEST_GRACE: Duration = Duration::from_secs(1);
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: PvSchema,
+    pub schema: Api,
     pub store: Store,
     pub feed: ChangeFeed,
     pub metrics: Arc<Metrics>,
@@ -56,8 +56,6 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: Arc<Limits>,
     pub rate: Option<Arc<limits::RateLimits>>,
-    /// Documents parsed lately, by query text, so a repeated query is not parsed again.
-    pub parsed: Arc<ParsedQueries>,
     /// Other governments' instances that requests may reach into (`--partner`).
     pub partners: Option<Arc<crate::partner::Partners>>,
 }
@@ -94,8 +92,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let store = metrics.timed(store);
         let limits = options.limits;
-        let schema =
-            crate::graphql::builder(store.clone(), feed.clone(), &limits).extension(metrics.extension()).finish();
+        let schema = crate::graphql::api_with(store.clone(), feed.clone(), &limits);
         AppState {
             schema,
             feed,
@@ -105,7 +102,6 @@ impl AppState {
             auth: Authenticator::new(store.clone()),
             store,
             rate: limits::RateLimits::new(&limits),
-            parsed: Arc::default(),
             partners: None,
             limits: Arc::new(limits),
         }

@@ -143,7 +143,7 @@ impl GraphStore for Counting {
 pub struct Harness {
     pub counting: Arc<Counting>,
     pub store: Store,
-    pub schema: pvgraph::graphql::PvSchema,
+    pub schema: pvgraph::graphql::Api,
     _dir: tempfile::TempDir,
 }
 
@@ -154,7 +154,7 @@ impl Harness {
         pvgraph::seed::load(&inner, pvgraph::seed::KING_COUNTY).await.expect("the seed loads");
         let counting = Arc::new(Counting { inner, calls: Mutex::new(Vec::new()) });
         let store: Store = counting.clone();
-        let schema = pvgraph::graphql::schema(store.clone(), pvgraph::graphql::ChangeFeed::default());
+        let schema = pvgraph::graphql::api(store.clone(), pvgraph::graphql::ChangeFeed::default());
         Harness { counting, store, schema, _dir: dir }
     }
 
