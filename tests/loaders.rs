@@ -146,6 +146,28 @@ async fn nodes_by_ids_is_one_call_and_total_count_is_only_counted_when_asked() {
     assert_eq!(count(&calls, "list"), 1);
 }
 
+/// A list of more than thirty objects is resolved in a `FuturesUnordered`, which stops each
+/// poll after two objects woke themselves: the round still waits for every object's key.
+#[tokio::test]
+async fn a_round_over_a_long_list_is_one_call() {
+    let harness = Harness::seeded().await;
+    let (listed, _) = harness
+        .run(
+            "{ principles(first: 50) { nodes { id } } barriers(first: 50) { nodes { id } } \
+               learnings(first: 50) { nodes { id } } experiments(first: 50) { nodes { id } } }",
+        )
+        .await;
+    let mut ids = Vec::new();
+    all_under(&listed, "id", &mut ids);
+    assert!(ids.len() > 40, "{ids:?}");
+    let query = format!("{{ nodes(ids: {}) {{ id links(direction: IN) {{ kind }} }} }}", json!(ids));
+    let (data, calls) = harness.run(&query).await;
+    let nodes = data["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), ids.len());
+    assert!(nodes.iter().any(|n| !n["links"].as_array().unwrap().is_empty()), "{data}");
+    assert_eq!(calls, [Call { method: "nodes", ids: ids.len() }, Call { method: "edges", ids: ids.len() }]);
+}
+
 /// On the multi-threaded runtime the server runs on, another worker may pick up a loader's
 /// task while the request is still asking for keys; the loads must still wait for the whole
 /// round. Repeated, since a split depends on which worker runs first.

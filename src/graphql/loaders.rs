@@ -83,6 +83,13 @@ const LOADER_DELAY: std::time::Duration = std::time::Duration::ZERO;
 /// before it yields to the scheduler; a request has a handful of rounds.
 const TURNS_A_POLL: usize = 32;
 
+/// How many polls in a row a request may wake itself during before the loads it asked for are
+/// started anyway. A list's items are resolved in a `FuturesUnordered`, which stops after two of
+/// them woke themselves (as each object's own set of fields does once, when all its fields have
+/// been polled), so a list of `n` objects asks for all its keys in about `n / 2` polls; a request
+/// that kept waking itself for ever would still get its loads.
+const YIELDS_A_ROUND: usize = 4_096;
+
 /// Runs a request's loads inside the request's own task, each round once the request has asked
 /// for every key it can.
 ///
@@ -92,9 +99,10 @@ const TURNS_A_POLL: usize = 32;
 /// keys yet; or while the load before is still handing out its values, so that the fields waiting
 /// for them ask one poll apart. Either way a round is split into several store calls (Q2's fifty
 /// `producedBy` fields made about twenty). Run through `Batching::run`, a request keeps its loads
-/// to itself: they are started only when a poll of the request is over, and polled by the same
-/// task, and when a load hands out values the request is polled again before any new load
-/// starts. So every field of a round has asked for its key, and no load costs a task or a trip
+/// to itself: they are started only when a poll of the request is over without the request
+/// having woken itself (a list of objects stops after two of them did, [`YIELDS_A_ROUND`]), and
+/// polled by the same task, and when a load hands out values the request is polled again before
+/// any new load starts. So every field of a round has asked for its key, and no load costs a task or a trip
 /// through the scheduler. Outside `run` (a subscription's events), loads are spawned as usual.
 #[derive(Clone, Default)]
 pub struct Batching(Arc<Polls>);
@@ -162,6 +170,8 @@ impl Batching {
         let request_waker = Waker::from(Arc::clone(polls));
         let mut future = std::pin::pin!(future);
         let mut loads = FuturesUnordered::new();
+        // How many polls in a row the request woke itself during, without a load started.
+        let mut yields = 0;
         std::future::poll_fn(|cx| {
             {
                 let mut task = polls.waker.lock().unwrap_or_else(PoisonError::into_inner);
@@ -173,11 +183,18 @@ impl Batching {
                 polls.inside.store(true, Ordering::SeqCst);
                 // The request first: a load's values reach every field that waits for them, and
                 // those fields ask for the next round's keys, before any load of that round starts.
-                if polls.woken.swap(false, Ordering::SeqCst)
-                    && let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&request_waker))
-                {
-                    return Poll::Ready(output);
+                if polls.woken.swap(false, Ordering::SeqCst) {
+                    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(&request_waker)) {
+                        return Poll::Ready(output);
+                    }
+                    // Woken while it was polled: the request stopped to let others run, not
+                    // because all its fields wait. Poll it again before starting the round.
+                    if polls.woken.load(Ordering::SeqCst) && yields < YIELDS_A_ROUND {
+                        yields += 1;
+                        continue;
+                    }
                 }
+                yields = 0;
                 loads.extend(polls.queued.lock().unwrap_or_else(PoisonError::into_inner).drain(..));
                 while let Poll::Ready(Some(())) = loads.poll_next_unpin(cx) {}
                 if polls.has_queued() {
@@ -304,6 +321,36 @@ mod tests {
             assert_eq!(keys, vec![vec![1, 2, 3], vec![10, 20, 30]], "one store call a round");
             assert!(batches.iter().all(|(_, id)| *id == Some(task)), "loaded by the request's own task");
         }
+    }
+
+    #[tokio::test]
+    async fn a_long_list_whose_objects_wake_themselves_still_loads_its_round_once() {
+        // As async-graphql resolves a list: its items side by side (`try_join_all`, which runs
+        // more than thirty in a `FuturesUnordered`), each object's fields in a set of their own,
+        // which wakes its object once it has polled them all; the outer set stops its poll after
+        // two objects woke themselves.
+        let echo = Echo::default();
+        let batching = Batching::default();
+        let loader = loader(&echo, &batching);
+        let answer = batching
+            .run(async {
+                let loader = &loader;
+                let items = (1..=50u32).map(|k| async move {
+                    let mut fields: FuturesUnordered<BoxFuture<'_, u32>> = FuturesUnordered::new();
+                    fields.push(Box::pin(async move { k }));
+                    fields.push(Box::pin(async move { loader.load_one(k).await.unwrap().unwrap() }));
+                    let mut sum = 0;
+                    while let Some(value) = fields.next().await {
+                        sum += value;
+                    }
+                    Ok::<u32, ()>(sum)
+                });
+                futures::future::try_join_all(items).await.unwrap()
+            })
+            .await;
+        assert_eq!(answer, (1..=50).map(|k| 2 * k).collect::<Vec<_>>());
+        let keys: Vec<Vec<u32>> = echo.0.lock().unwrap().iter().map(|(keys, _)| keys.clone()).collect();
+        assert_eq!(keys, vec![(1..=50).collect::<Vec<_>>()], "one store call for the whole list");
     }
 
     #[tokio::test]

@@ -458,12 +458,17 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
-        // The search first expands the start's side, with `max_depth` levels left (see
-        // `traverse::meet`), and the target's side grows only where its frontier is the smaller:
-        // half the levels from the target cover most searches; a deeper walk back reads on.
+        // The two sides' levels add up to `max_depth` at most (see `traverse::meet`); the start's
+        // side grows first and on ties, the target's only while its frontier is the smaller, so
+        // each side's first ball holds its likely share: a third of the levels for the target's
+        // (at least one, unless the start's single level ends the search), the rest for the
+        // start's. A side that walks further reads on, one more
+        // statement; a ball deeper than its side walks is read for nothing (Q4 read twice the
+        // rows it used when the start's ball held all `max_depth` levels).
+        let back = if request.max_depth < 2 { 0 } else { (request.max_depth / 3).max(1) };
         let mut walker = Walker::new(self, request.direction, &request.via, Keep::Visibility)
-            .ahead(&request.from, request.direction, request.max_depth)
-            .ahead(&request.to, request.direction.reversed(), request.max_depth.div_ceil(2));
+            .ahead(&request.from, request.direction, request.max_depth - back)
+            .ahead(&request.to, request.direction.reversed(), back);
         traverse::paths(&mut walker, request).await
     }
 
