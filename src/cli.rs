@@ -266,6 +266,20 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Logs to standard error what `RUST_LOG` asks for (warnings by default), with
+/// each span's time when it closes: `RUST_LOG=pvgraph=debug pvgraph import ...`
+/// shows the import's phases.
+fn log_phases() {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::server::serve(cli.serve).await,
@@ -295,6 +309,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Import { file, store }) => {
+            log_phases();
             let store = store.open().await?;
             let opened = std::fs::File::open(&file)
                 .map_err(|e| anyhow::anyhow!("file: {} cannot be read: {e}", file.display()))?;

@@ -361,6 +361,12 @@ async fn import_changes(store: &Store, changes: &[Change]) -> Result<usize, pvgr
     store.import(received).await
 }
 
+/// Imports all the changes into a new store at `db`, and closes it.
+async fn import_into_new(db: &Path, changes: &[Change]) {
+    let store = open(db).await;
+    assert_eq!(import_changes(&store, changes).await.unwrap(), changes.len());
+}
+
 /// Every row a query selects from a SQLite file, each column as SQLite holds it.
 fn rows(db: &Path, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -416,9 +422,7 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     ]);
 
     let bulk_db = dir.path().join("bulk.db");
-    let bulk = open(&bulk_db).await;
-    assert_eq!(import_changes(&bulk, &changes).await.unwrap(), changes.len());
-    drop(bulk);
+    import_into_new(&bulk_db, &changes).await;
     let single_db = dir.path().join("single.db");
     let single = open(&single_db).await;
     assert_eq!(single.apply(changes.clone()).await.unwrap().len(), changes.len());
@@ -489,4 +493,75 @@ async fn a_row_sqlite_refuses_fails_the_bulk_import_at_its_record_and_writes_not
     // The store takes the file afterwards.
     let store = open(&db).await;
     assert_eq!(import_changes(&store, &changes).await.unwrap(), changes.len());
+}
+
+/// An import into an empty store writes with a rollback journal (its pages once,
+/// not twice through the write-ahead log). Killed while it writes, it leaves a
+/// journal that the next open rolls back: the store is empty again, with every
+/// index and trigger the import set aside, sound, back in write-ahead-log mode,
+/// and takes the same file afterwards.
+#[tokio::test]
+async fn an_import_killed_while_it_writes_leaves_the_store_as_it_was() {
+    let dir = temp_dir();
+    let path = dir.path().join("generated.json");
+    std::fs::write(&path, generated(ORGANISATIONS)).unwrap();
+    let db = dir.path().join("pvgraph.db");
+    drop(open(&db).await);
+    let fresh = (schema_objects(&db), holdings(&db));
+    let journal = dir.path().join("pvgraph.db-journal");
+
+    let store = format!("sqlite://{}", db.display());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pvgraph"))
+        .args(["import", path.to_str().unwrap(), "--store", &store])
+        .env_remove("PVGRAPH_STORE")
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The journal appears with the import's first write and goes with its commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !journal.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the import ended before its journal was seen");
+        assert!(std::time::Instant::now() < deadline, "no rollback journal appeared");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert!(journal.exists(), "the killed import left its journal");
+
+    drop(open(&db).await);
+    assert_eq!((schema_objects(&db), holdings(&db)), fresh, "nothing was written");
+    assert_eq!(rows(&db, "PRAGMA integrity_check"), vec![vec![rusqlite::types::Value::Text("ok".into())]]);
+    pvgraph(&["import", path.to_str().unwrap(), "--store", &store]).await;
+    assert_eq!(schema_objects(&db), fresh.0);
+    assert_ne!(holdings(&db), fresh.1);
+}
+
+/// With another connection on the file, the import cannot leave the
+/// write-ahead log (SQLite would need the file to itself) and writes through
+/// it instead: the same rows land, and the reader is never locked out.
+#[tokio::test]
+async fn an_import_beside_another_connection_writes_through_the_log() {
+    let dir = temp_dir();
+    let file: Value = serde_json::from_str(&generated(ORGANISATIONS)).unwrap();
+    let changes = changes_of(&file);
+    let alone_db = dir.path().join("alone.db");
+    import_into_new(&alone_db, &changes).await;
+
+    let shared_db = dir.path().join("shared.db");
+    let shared = open(&shared_db).await;
+    let other = rusqlite::Connection::open(&shared_db).unwrap();
+    let journal_mode =
+        |conn: &rusqlite::Connection| -> String { conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap() };
+    assert_eq!(journal_mode(&other), "wal");
+    assert_eq!(import_changes(&shared, &changes).await.unwrap(), changes.len());
+    let nodes: i64 = other.query_row("SELECT count(*) FROM nodes", [], |r| r.get(0)).unwrap();
+    assert_eq!(nodes, file["nodes"].as_array().unwrap().len() as i64);
+    drop((shared, other));
+
+    for sql in CONTENT {
+        assert!(rows(&shared_db, sql) == rows(&alone_db, sql), "{sql}: the two imports wrote other rows");
+    }
+    assert_eq!(rows(&shared_db, "PRAGMA integrity_check"), vec![vec![rusqlite::types::Value::Text("ok".into())]]);
+    assert_eq!(holdings(&shared_db)[0][4], rusqlite::types::Value::Text("wal".into()));
 }

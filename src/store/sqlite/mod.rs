@@ -1,5 +1,6 @@
 //! The embedded store: one SQLite file through rusqlite (bundled), in WAL mode
-//! with `synchronous=FULL` and foreign keys on. One writer connection behind a
+//! with `synchronous=FULL` and foreign keys on (an import into an empty store
+//! writes with a rollback journal instead, see `write::import`). One writer connection behind a
 //! mutex (SQLite allows one writer anyway) and a pool of readers; every call
 //! runs on tokio's blocking threads, never on the async runtime's.
 
@@ -30,6 +31,9 @@ const READERS: u32 = 8;
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
 
+/// How long a connection waits for a lock another holds, in milliseconds.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
 /// The versioned schema; a new version is a new entry, never an edit.
 const MIGRATIONS: [&str; 5] = [
     include_str!("schema.sql"),
@@ -54,13 +58,13 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // Room for every statement a busy server repeats (lookups, pages of lists, tokens), so that
     // none is parsed again because others pushed it out of rusqlite's default 16.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -32000;",
-    )
+         PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
+         PRAGMA cache_size = -32000;"
+    ))
 }
 
 #[derive(Clone)]
@@ -82,7 +86,10 @@ impl SqliteStore {
             configure(c)?;
             c.execute_batch("PRAGMA query_only = ON;")
         });
-        let readers = Pool::builder().max_size(READERS).min_idle(Some(1)).build(manager).map_err(Error::internal)?;
+        // Readers are opened when first needed, not here: an import into the empty store just
+        // opened writes it with a rollback journal, which only a connection alone on the file
+        // may switch to (see `write::import`).
+        let readers = Pool::builder().max_size(READERS).min_idle(Some(0)).build(manager).map_err(Error::internal)?;
         Ok(SqliteStore { readers, writer: Arc::new(Mutex::new(writer)) })
     }
 

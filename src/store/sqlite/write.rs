@@ -34,8 +34,10 @@ fn in_transaction<T>(
     // IMMEDIATE takes the write lock up front, so reads inside see a stable graph.
     conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| fail(Error::internal(e)))?;
     let mut writer = SqliteWriter { tx: conn };
-    let outcome = work(&mut writer)
-        .and_then(|done| writer.tx.execute_batch("COMMIT").map(|()| done).map_err(|e| fail(Error::internal(e))));
+    let outcome = work(&mut writer).and_then(|done| {
+        let _span = tracing::debug_span!("commit").entered();
+        writer.tx.execute_batch("COMMIT").map(|()| done).map_err(|e| fail(Error::internal(e)))
+    });
     if outcome.is_err()
         && !writer.tx.is_autocommit()
         && let Err(e) = writer.tx.execute_batch("ROLLBACK")
