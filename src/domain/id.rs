@@ -1,7 +1,10 @@
 //! Node ids: `<organisation>:<kind>:<slug>`, readable, stable and unique across
 //! federated partners, because the owner and the kind are part of the id.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 pub use super::vocabulary::NodeKind;
 use super::{Error, Result};
@@ -13,12 +16,40 @@ const RESERVED_ORGANISATIONS: &[&str] = &["prov", "xsd", "xsi", "rdf", "rdfs", "
 const MAX_ORG_SLUG: usize = 32;
 const MAX_SLUG: usize = 80;
 
-/// A parsed, valid node id.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A parsed, valid node id. Its text is shared: ids are copied into every set, map and
+/// relationship a walk keeps, and a copy only counts a reference. The kind and the
+/// organisation's length follow from the text, so the text alone compares and hashes.
+#[derive(Clone)]
 pub struct NodeId {
-    text: String,
+    text: Arc<str>,
     kind: NodeKind,
     org_len: usize,
+}
+
+impl PartialEq for NodeId {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for NodeId {}
+
+impl Hash for NodeId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state)
+    }
+}
+
+impl PartialOrd for NodeId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.text.cmp(&other.text)
+    }
 }
 
 impl NodeId {
@@ -39,7 +70,22 @@ impl NodeId {
         if kind == NodeKind::Organisation && org != slug {
             return Err(invalid("must be <org>:organisation:<org> for an organisation"));
         }
-        Ok(NodeId { text: text.to_owned(), kind, org_len: org.len() })
+        Ok(NodeId { text: text.into(), kind, org_len: org.len() })
+    }
+
+    /// An id as a store holds it, written there after `parse` checked it: only its shape is
+    /// read again (its letters, the organisation's end and the kind's segment), not each slug's
+    /// rules.
+    pub fn stored(text: &str) -> Result<NodeId> {
+        let shape = || Error::invalid("id", format!("`{}` is not a stored node id", clip(text)));
+        let letters = text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':');
+        if !letters {
+            return Err(shape());
+        }
+        let org_len = text.find(':').ok_or_else(shape)?;
+        let rest = &text[org_len + 1..];
+        let kind = rest.find(':').and_then(|end| NodeKind::from_segment(&rest[..end])).ok_or_else(shape)?;
+        Ok(NodeId { text: text.into(), kind, org_len })
     }
 
     /// Builds an id from its parts, checking each.
@@ -189,6 +235,26 @@ mod tests {
             "kc:organisation:cpi",
         ] {
             assert!(NodeId::parse(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_stored_id_reads_as_its_parse_does() {
+        for text in
+            ["kc:principle:take-the-right-risks", "kc:organisation:kc", "org5:learning:learning-3", "a:source:b"]
+        {
+            let (stored, parsed) = (NodeId::stored(text).unwrap(), NodeId::parse(text).unwrap());
+            assert_eq!(stored, parsed);
+            assert_eq!(
+                (stored.kind(), stored.organisation(), stored.slug()),
+                (parsed.kind(), parsed.organisation(), parsed.slug())
+            );
+        }
+        for kind in NodeKind::ALL {
+            assert_eq!(NodeKind::from_segment(kind.segment()), Some(*kind));
+        }
+        for shapeless in ["", "kc", "kc:principle", "kc:policy:x", ":x:y", "kc:value:\"x\"", "KC:value:x"] {
+            assert!(NodeId::stored(shapeless).is_err(), "{shapeless} was read");
         }
     }
 

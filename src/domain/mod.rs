@@ -20,9 +20,9 @@ pub use error::{Error, Result};
 pub use id::{NodeId, NodeKind, slugify};
 pub use node::{
     BarrierDetails, Details, ExperimentDetails, LearningDetails, Node, OrganisationDetails, PrincipleDetails,
-    SourceDetails, ValueDetails, now, timestamp,
+    SourceDetails, ValueDetails, now, read_timestamp, timestamp,
 };
-pub use record::{EdgeRecord, NodeRecord, SeedFile};
+pub use record::{EdgeProperties, EdgeRecord, NodeRecord, SeedFile};
 pub use relationship::{Citation, Edge, Influence, check_influence_date, check_influence_since};
 pub use vocabulary::*;
 

@@ -249,24 +249,35 @@ impl Details {
 
     /// Reads a kind's fields; a field the kind does not have is refused.
     pub fn from_json(kind: NodeKind, fields: Map<String, Json>) -> Result<Details> {
-        fn read<T: DeserializeOwned>(fields: Map<String, Json>) -> Result<T> {
-            serde_path_to_error::deserialize(Json::Object(fields)).map_err(|e| {
-                let path = e.path().to_string();
-                let message = e.into_inner().to_string();
-                Error::invalid(field_of(&path, &message), message)
-            })
-        }
         if let Some(field) = fields.keys().find(|k| COMMON.contains(&k.as_str())) {
             return Err(Error::invalid(field.as_str(), "appears twice"));
         }
+        let mut track = serde_path_to_error::Track::new();
+        let fields = serde_path_to_error::Deserializer::new(Json::Object(fields), &mut track);
+        Details::of_kind(kind, fields).map_err(|e| {
+            let path = track.path().to_string();
+            let message = e.to_string();
+            Error::invalid(field_of(&path, &message), message)
+        })
+    }
+
+    /// Reads a kind's fields from the JSON text a store keeps (`to_json`, written), straight
+    /// into the kind's own struct.
+    pub fn from_text(kind: NodeKind, text: &str) -> Result<Details> {
+        let mut json = serde_json::Deserializer::from_str(text);
+        let details = Details::of_kind(kind, &mut json).and_then(|details| json.end().map(|()| details));
+        details.map_err(|e| Error::invalid("details", e.to_string()))
+    }
+
+    fn of_kind<'de, D: serde::Deserializer<'de>>(kind: NodeKind, fields: D) -> std::result::Result<Details, D::Error> {
         Ok(match kind {
-            NodeKind::Organisation => Details::Organisation(read(fields)?),
-            NodeKind::Value => Details::Value(read(fields)?),
-            NodeKind::Principle => Details::Principle(read(fields)?),
-            NodeKind::Barrier => Details::Barrier(read(fields)?),
-            NodeKind::Experiment => Details::Experiment(read(fields)?),
-            NodeKind::Learning => Details::Learning(read(fields)?),
-            NodeKind::Source => Details::Source(read(fields)?),
+            NodeKind::Organisation => Details::Organisation(Deserialize::deserialize(fields)?),
+            NodeKind::Value => Details::Value(Deserialize::deserialize(fields)?),
+            NodeKind::Principle => Details::Principle(Deserialize::deserialize(fields)?),
+            NodeKind::Barrier => Details::Barrier(Deserialize::deserialize(fields)?),
+            NodeKind::Experiment => Details::Experiment(Deserialize::deserialize(fields)?),
+            NodeKind::Learning => Details::Learning(Deserialize::deserialize(fields)?),
+            NodeKind::Source => Details::Source(Deserialize::deserialize(fields)?),
         })
     }
 
@@ -334,6 +345,40 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
         0..=9999 => at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         _ => at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
     }
+}
+
+/// Reads a timestamp as `timestamp` spells it, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, from its digits
+/// at their fixed places; any other text (a year beyond four digits, a leap second, another
+/// offset) goes through the general RFC 3339 parser, whose answer this always equals.
+pub fn read_timestamp(text: &str) -> Result<DateTime<Utc>> {
+    fixed_timestamp(text).map_or_else(
+        || {
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| Error::invalid("timestamp", format!("`{}` {e}", clip(text))))
+        },
+        Ok,
+    )
+}
+
+fn fixed_timestamp(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if b[19] != b'.' || b[26] != b'Z' {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?;
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    if second > 59 {
+        return None;
+    }
+    let time = chrono::NaiveTime::from_hms_micro_opt(hour, minute, second, number(20, 26)?)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// The field a serde error is about: its path, or the field named in a
@@ -409,5 +454,55 @@ mod tests {
         assert_eq!(timestamp(at("2026-11-29T06:33:21.123456789+01:00")), "2026-11-29T05:33:21.123456Z");
         assert_eq!(timestamp(at("0001-02-03T04:05:06.7Z")), "0001-02-03T04:05:06.700000Z");
         assert_eq!(timestamp(at("0000-01-01T00:30:00+01:00")), "-0001-12-31T23:30:00.000000Z");
+    }
+
+    /// What the general parser makes of a text, or `None` where it refuses it.
+    fn general(text: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    #[test]
+    fn a_timestamp_reads_back_as_the_general_parser_reads_it() {
+        for text in [
+            "2014-01-01T00:00:00.000000Z",
+            "2026-11-29T04:58:43.365215Z",
+            "0000-01-01T00:00:00.000000Z",
+            "9999-12-31T23:59:59.999999Z",
+            "2016-12-31T23:59:60.500000Z",
+            "2024-02-29T12:00:00.000001Z",
+        ] {
+            assert_eq!(read_timestamp(text).ok(), general(text), "{text}");
+            assert!(read_timestamp(text).is_ok(), "{text}");
+        }
+        for bad in [
+            "2023-02-29T12:00:00.000000Z",
+            "2024-13-01T12:00:00.000000Z",
+            "2024-01-01T24:00:00.000000Z",
+            "2024-01-01T12:60:00.000000Z",
+            "2024-01-01T12:00:61.000000Z",
+            "2024-01-01T12:00:00.00000aZ",
+            "+024-01-01T12:00:00.000000Z",
+            "2024-01-01T12:00:00.000000",
+            "",
+        ] {
+            assert_eq!(read_timestamp(bad).ok(), general(bad), "{bad}");
+            assert!(read_timestamp(bad).is_err(), "{bad}");
+        }
+        // Years beyond four digits (which `timestamp` spells otherwise), offsets, a space for the
+        // `T`: what the fixed places do not hold reads as the general parser reads it.
+        let odd = ["-0001-12-31T23:30:00.000000Z", "+10000-01-01T00:00:00.000000Z", "2024-01-01T12:00:00+02:00"];
+        for odd in odd.into_iter().chain(["2024-01-01 12:00:00.000000Z"]) {
+            assert_eq!(read_timestamp(odd).ok(), general(odd), "{odd}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_written_timestamp_reads_back_as_itself(micros in -62_135_596_800_000_000i64..253_402_300_800_000_000) {
+            let at = DateTime::from_timestamp_micros(micros).unwrap();
+            let text = timestamp(at);
+            proptest::prop_assert_eq!(read_timestamp(&text).unwrap(), at);
+            proptest::prop_assert_eq!(general(&text), Some(at));
+        }
     }
 }

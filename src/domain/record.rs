@@ -86,7 +86,46 @@ impl EdgeRecord {
     pub fn into_edge(self) -> Result<Edge> {
         let from = NodeId::parse(&self.from).map_err(|e| e.within("from"))?;
         let to = NodeId::parse(&self.to).map_err(|e| e.within("to"))?;
-        let is_influence = self.kind == RelationshipKind::Influenced;
+        let properties = EdgeProperties {
+            assertion: self.assertion,
+            how: self.how,
+            system_condition: self.system_condition,
+            on: self.on,
+            contribution: self.contribution,
+            strength: self.strength,
+            sources: self.sources,
+            quote: self.quote,
+            locator: self.locator,
+        };
+        properties.into_edge(self.kind, from, to)
+    }
+}
+
+/// A relationship's own properties: its record but for its kind and ends. A store keeps them
+/// as this JSON object (`Edge::properties`), read back here without the record around them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EdgeProperties {
+    pub assertion: Option<Assertion>,
+    pub how: Option<InfluenceHow>,
+    pub system_condition: Option<SystemCondition>,
+    pub on: Option<NaiveDate>,
+    pub contribution: Option<String>,
+    pub strength: Option<Strength>,
+    pub sources: Option<Vec<String>>,
+    pub quote: Option<String>,
+    pub locator: Option<String>,
+}
+
+impl EdgeProperties {
+    /// Reads the JSON object a store keeps.
+    pub fn from_text(text: &str) -> Result<EdgeProperties> {
+        serde_json::from_str(text).map_err(|e| Error::invalid("", e.to_string()))
+    }
+
+    /// Checks the properties and makes an edge of them between two ends.
+    pub fn into_edge(self, kind: RelationshipKind, from: NodeId, to: NodeId) -> Result<Edge> {
+        let is_influence = kind == RelationshipKind::Influenced;
         let has_influence_fields = self.how.is_some()
             || self.system_condition.is_some()
             || self.on.is_some()
@@ -111,18 +150,18 @@ impl EdgeRecord {
                 sources,
             })
         } else if has_influence_fields {
-            return Err(Error::invalid("how", format!("{} carries no influence properties", self.kind)));
+            return Err(Error::invalid("how", format!("{kind} carries no influence properties")));
         } else {
             None
         };
         let citation = if self.quote.is_some() || self.locator.is_some() {
             Some(Citation { quote: self.quote, locator: self.locator })
-        } else if self.kind == RelationshipKind::Cites {
+        } else if kind == RelationshipKind::Cites {
             Some(Citation::default())
         } else {
             None
         };
-        Edge { kind: self.kind, from, to, assertion: self.assertion.unwrap_or_default(), influence, citation }.checked()
+        Edge { kind, from, to, assertion: self.assertion.unwrap_or_default(), influence, citation }.checked()
     }
 }
 

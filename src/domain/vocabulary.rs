@@ -220,7 +220,16 @@ impl NodeKind {
     }
 
     pub fn from_segment(segment: &str) -> Option<Self> {
-        NodeKind::ALL.iter().copied().find(|k| k.segment() == segment)
+        Some(match segment {
+            "organisation" => NodeKind::Organisation,
+            "value" => NodeKind::Value,
+            "principle" => NodeKind::Principle,
+            "barrier" => NodeKind::Barrier,
+            "experiment" => NodeKind::Experiment,
+            "learning" => NodeKind::Learning,
+            "source" => NodeKind::Source,
+            _ => return None,
+        })
     }
 
     /// The kind's name as GraphQL spells its type, e.g. `Principle`.

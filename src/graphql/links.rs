@@ -112,12 +112,12 @@ impl Relationship {
 
     /// The id of the node the relationship starts from.
     async fn from_id(&self) -> ID {
-        ID(self.0.from.to_string())
+        ID(self.0.from.as_str().to_owned())
     }
 
     /// The id of the node the relationship points to.
     async fn to_id(&self) -> ID {
-        ID(self.0.to.to_string())
+        ID(self.0.to.as_str().to_owned())
     }
 
     /// The node the relationship starts from (as it was, when the relationship went with it).

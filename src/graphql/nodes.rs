@@ -100,7 +100,7 @@ macro_rules! node_type {
         impl $rust {
             /// The node's id: `<organisation>:<kind>:<slug>`.
             async fn id(&self) -> ID {
-                ID(self.0.id.to_string())
+                ID(self.0.id.as_str().to_owned())
             }
 
             /// The slug of the organisation that owns the node.

@@ -9,13 +9,13 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::domain::{
-    Assertion, Audience, Details, Edge, EdgeRecord, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
+    Assertion, Audience, Details, Edge, EdgeProperties, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
+    read_timestamp,
 };
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
 
@@ -28,10 +28,27 @@ pub(super) const FOREIGN_EDGE_COLUMNS: &str = "CASE f.outgoing WHEN 1 THEN f.loc
 
 /// The ids as one JSON array for `?1` of a lookup, each once, in the order first given: a
 /// lookup joins every id of the array to its rows, so an id given twice would be read twice.
+/// A checked id is lower-case letters, digits, hyphens and colons, so it is written as it is,
+/// within quotes; a short list finds repeats by looking back, a long one with a hash set.
 pub(super) fn id_list(ids: &[NodeId]) -> String {
-    let mut seen: HashSet<&NodeId> = HashSet::with_capacity(ids.len());
-    let distinct: Vec<&str> = ids.iter().filter(|id| seen.insert(*id)).map(NodeId::as_str).collect();
-    Json::from(distinct).to_string()
+    const LOOK_BACK: usize = 16;
+    let mut seen: HashSet<&NodeId> = HashSet::new();
+    let mut out = String::with_capacity(2 + ids.iter().map(|id| id.as_str().len() + 3).sum::<usize>());
+    out.push('[');
+    for (at, id) in ids.iter().enumerate() {
+        let again = if ids.len() <= LOOK_BACK { ids[..at].contains(id) } else { !seen.insert(id) };
+        if again {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(id.as_str());
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 /// `NODE_COLUMNS`, each prefixed with a table's alias.
@@ -51,61 +68,53 @@ fn enum_cell<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     parse(text).ok_or_else(|| corrupt(format!("unknown word {text}")))
 }
 
-fn time_cell(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(corrupt)
-}
-
 /// Reads a node from a row of `NODE_COLUMNS`.
 pub(super) fn node_from_row(row: &Row<'_>) -> Result<Node> {
     node_at(row, 0)
 }
 
-/// Reads a node from the `NODE_COLUMNS` that start at column `at`.
+/// The text of a row's column.
+fn text_at<'r>(row: &'r Row<'_>, column: usize) -> Result<&'r str> {
+    row.get_ref(column).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt)
+}
+
+/// Reads a node from the `NODE_COLUMNS` that start at column `at`. The row was written from a
+/// checked node (`NodeRow`), so its id is only read for its shape, its details go straight
+/// into the kind's struct and its timestamps are read at their fixed places.
 fn node_at(row: &Row<'_>, at: usize) -> Result<Node> {
-    let text = |i: usize| row.get_ref(at + i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
-    let id = NodeId::parse(text(0)?).map_err(corrupt)?;
-    let details: Map<String, Json> = json_cell(text(8)?)?;
+    let text = |i: usize| text_at(row, at + i);
+    let id = NodeId::stored(text(0)?).map_err(corrupt)?;
+    let tags = match text(3)? {
+        "[]" => Vec::new(),
+        tags => json_cell(tags)?,
+    };
     Ok(Node {
-        details: Details::from_json(id.kind(), details).map_err(corrupt)?,
+        details: Details::from_text(id.kind(), text(8)?).map_err(corrupt)?,
         id,
         title: text(1)?.to_owned(),
         description: text(2)?.to_owned(),
-        tags: json_cell(text(3)?)?,
+        tags,
         visibility: enum_cell(text(4)?, crate::domain::Visibility::parse)?,
         assertion: enum_cell(text(5)?, crate::domain::Assertion::parse)?,
-        created_at: time_cell(text(6)?)?,
-        updated_at: time_cell(text(7)?)?,
+        created_at: read_timestamp(text(6)?).map_err(corrupt)?,
+        updated_at: read_timestamp(text(7)?).map_err(corrupt)?,
     })
 }
 
-/// Reads an edge from a row of `src, kind, dst, assertion, props`. Most relationships store no
-/// properties (`{}`): their record is made from the columns, without parsing any JSON, and
-/// checked as every record is (`EdgeRecord::into_edge`).
+/// Reads an edge from a row of `src, kind, dst, assertion, props`: its ends as stored ids,
+/// its properties (`{}` for most relationships) straight into their struct, the whole checked
+/// as every edge is (`EdgeProperties::into_edge`).
 pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
-    let text = |i: usize| row.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(corrupt);
+    let text = |i: usize| text_at(row, i);
     let kind = enum_cell(text(1)?, RelationshipKind::parse)?;
-    let assertion = enum_cell(text(3)?, Assertion::parse)?;
-    let props = text(4)?;
-    if props != "{}" {
-        let mut props: Map<String, Json> = json_cell(props)?;
-        props.insert("assertion".into(), assertion.as_str().into());
-        return Edge::from_properties(kind, text(0)?, text(2)?, props).map_err(corrupt);
-    }
-    let record = EdgeRecord {
-        kind,
-        from: text(0)?.to_owned(),
-        to: text(2)?.to_owned(),
-        assertion: Some(assertion),
-        how: None,
-        system_condition: None,
-        on: None,
-        contribution: None,
-        strength: None,
-        sources: None,
-        quote: None,
-        locator: None,
+    let mut properties = match text(4)? {
+        "{}" => EdgeProperties::default(),
+        props => EdgeProperties::from_text(props).map_err(corrupt)?,
     };
-    record.into_edge().map_err(corrupt)
+    properties.assertion = Some(enum_cell(text(3)?, Assertion::parse)?);
+    let from = NodeId::stored(text(0)?).map_err(corrupt)?;
+    let to = NodeId::stored(text(2)?).map_err(corrupt)?;
+    properties.into_edge(kind, from, to).map_err(corrupt)
 }
 
 fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
@@ -472,8 +481,8 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             return Ok(HashSet::new());
         }
         let (sql, params) = seen_statement(&id_list(ids), audience);
-        let found = collect(self.0, &sql, &params, |row| row.get::<_, String>(0).map_err(Error::internal))?;
-        Ok(found.iter().filter_map(|id| NodeId::parse(id).ok()).collect())
+        let found = collect(self.0, &sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
+        Ok(found.into_iter().collect())
     }
 }
 
@@ -779,6 +788,17 @@ mod tests {
         let ids = [id("o:learning:b"), id("o:learning:a"), id("o:learning:b"), id("o:learning:a")];
         assert_eq!(id_list(&ids), r#"["o:learning:b","o:learning:a"]"#);
         assert_eq!(id_list(&[]), "[]");
+        // Short lists look back, long ones keep a set: both name each id once, as JSON does.
+        for count in [1, 16, 17, 100] {
+            let ids: Vec<NodeId> = (0..count).map(|n| id(&format!("o{}:learning:l-{}", n % 7, n % 11))).collect();
+            let mut distinct: Vec<&str> = Vec::new();
+            for id in &ids {
+                if !distinct.contains(&id.as_str()) {
+                    distinct.push(id.as_str());
+                }
+            }
+            assert_eq!(id_list(&ids), Json::from(distinct).to_string(), "{count}");
+        }
     }
 
     #[test]
