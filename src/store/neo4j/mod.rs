@@ -291,19 +291,38 @@ impl Neo4jStore {
         self.writes.load(Ordering::Relaxed)
     }
 
+    /// Runs a change set (or an import) to its end in a task of its own. Dropped half-way with
+    /// its caller (a client that hangs up in the middle of a mutation), its transaction would
+    /// stay open on an idle pooled connection, holding the change lock, until that connection's
+    /// next use, and every other change set would wait behind it.
+    async fn to_the_end<T, Work>(&self, work: impl FnOnce(Neo4jStore) -> Work) -> Result<T, Failed>
+    where
+        T: Send + 'static,
+        Work: Future<Output = Result<T, Failed>> + Send + 'static,
+    {
+        let run = tokio::spawn(work(self.clone()));
+        run.await.unwrap_or_else(|error| Err(Failed { index: 0, error: Error::internal(error) }))
+    }
+
     /// Runs a query outside any explicit transaction and reads every row.
     async fn rows(&self, query: Query) -> Result<Vec<neo4rs::Row>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let mut stream = tokio::time::timeout(self.patience, self.graph.execute(query))
-            .await
-            .map_err(|_| unavailable("no answer in time"))?
-            .map_err(db)?;
-        let mut rows = Vec::new();
-        while let Some(row) = stream.next().await.map_err(db)? {
-            rows.push(row);
-        }
-        Ok(rows)
+        auto_commit(&self.graph, self.patience, query).await
     }
+}
+
+/// Runs a query in a transaction of its own and reads every row; `patience` bounds getting it
+/// going (a connection, the handshake, the first reply).
+async fn auto_commit(graph: &Graph, patience: Duration, query: Query) -> Result<Vec<neo4rs::Row>> {
+    let mut stream = tokio::time::timeout(patience, graph.execute(query))
+        .await
+        .map_err(|_| unavailable("no answer in time"))?
+        .map_err(db)?;
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next().await.map_err(db)? {
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// The statements of a schema file: `;`-separated, `//` comments dropped.
@@ -390,17 +409,12 @@ impl GraphStore for Neo4jStore {
         )
     }
 
-    /// A change set runs to its end in a task of its own. Dropped half-way with its caller (a
-    /// client that hangs up in the middle of a mutation), its transaction would stay open on an
-    /// idle pooled connection, holding the change lock, until that connection's next use, and
-    /// every other change set would wait behind it.
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
-        let store = self.clone();
         let actor = actor.cloned();
-        let run = tokio::spawn(async move {
+        self.to_the_end(move |store| async move {
             write::apply(&store.graph, store.patience, &store.writes, changes, now(), actor.as_ref()).await
-        });
-        run.await.unwrap_or_else(|error| Err(Failed { index: 0, error: Error::internal(error) }))
+        })
+        .await
     }
 
     async fn save_token(&self, token: &ApiToken) -> Result<()> {
@@ -433,7 +447,10 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
-        write::import(&self.graph, self.patience, &self.writes, batches, now()).await
+        self.to_the_end(move |store| async move {
+            write::import(&store.graph, store.patience, &store.writes, batches, now()).await
+        })
+        .await
     }
 
     async fn is_empty(&self) -> Result<bool> {
