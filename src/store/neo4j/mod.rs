@@ -34,11 +34,12 @@
 //!   `sources` (a list of ids) for the queries that need them. At most one
 //!   relationship of a kind joins two nodes one way: `apply` checks it under the
 //!   change lock below.
-//! * One `(:ChangeLock {id: 1})` node: every change set writes it first (its
-//!   first statement opens with the write), so change sets run one at a time,
-//!   as SQLite's `BEGIN IMMEDIATE` makes them, and the checks in `store::apply`
-//!   see a graph nobody else is changing. It carries no `:Node` label, so no
-//!   read ever sees it.
+//! * One `(:ChangeLock {id: 1})` node: every change set writes it before it
+//!   writes anything (its first statement opens with the write; a change set
+//!   read first, its last, which then checks that what it read is unchanged),
+//!   so change sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes
+//!   them, and the checks in `store::apply` hold for the graph they change. It
+//!   carries no `:Node` label, so no read ever sees it.
 //!
 //! Constraints and indexes live in `schema/neo4j/*.cypher`, compiled in and
 //! applied at every start (`IF NOT EXISTS`), before the store answers.
@@ -55,8 +56,10 @@
 //! and reads every node and relationship the changes name in one statement up
 //! front and writes new nodes and relationships in batches, the audit entry
 //! with the last (see `write.rs`), so a seed or a `copy` of tens of thousands of
-//! changes is a few dozen round trips, not one per change, and recording an
-//! influence is two statements between BEGIN and COMMIT.
+//! changes is a few dozen round trips, not one per change. A small change set
+//! that only creates and links (recording an influence) reads first, without
+//! the lock, and takes it only in the statement that checks what it read and
+//! writes: two statements, each a transaction of its own.
 //!
 //! Timeouts: `connect_timeout` bounds connecting, waiting for a pooled
 //! connection and every single reply (the driver's read timeout), and three

@@ -21,8 +21,13 @@
 //!   before the commit; the queued batches of every kind, and the audit entry
 //!   once the rules have passed, go in one statement (`Batch`).
 //!
-//! So a change set that creates nodes and links them, as `recordInfluence`
-//! does, is BEGIN, two statements and COMMIT.
+//! A change set that only creates nodes and links them, as `recordInfluence`
+//! does, holds the lock for less: it is read first (`read_first`), without the
+//! lock and out of any transaction; the rules run on what was read; then one
+//! statement, a transaction of its own, takes the lock, checks that every node
+//! and relationship read is still exactly as read, and writes, or answers that
+//! something changed, and the change set runs again. So it is two statements
+//! without BEGIN or COMMIT, the lock held by the last alone.
 //!
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
