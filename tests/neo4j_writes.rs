@@ -1,17 +1,19 @@
-//! Change sets on Neo4j in few statements (see `src/store/neo4j/write.rs`): the
-//! first statement takes the change lock and reads what the rules need, the
-//! last writes the changes and the audit entry together. These tests count the
-//! statements, and check what folding them must not lose: a change set refused
-//! by the rules, or failing in its last statement, keeps neither its changes nor
-//! its audit entry, and frees the lock for the next one.
+//! Change sets on Neo4j in few statements (see `src/store/neo4j/write.rs`): one
+//! statement reads what the rules need, without the change lock; the last takes
+//! the lock, checks that what was read is unchanged and writes the changes and
+//! the audit entry together. These tests count the statements, and check what
+//! that must not lose: a change set refused by the rules, or failing in its last
+//! statement, keeps neither its changes nor its audit entry, and frees the lock
+//! for the next one; a change set that another overtook between its read and
+//! its write runs again, and is written or refused as the graph now stands.
 //!
 //! They need a Neo4j server: `PVGRAPH_TEST_NEO4J` holds its Bolt URI (user and
 //! password from `PVGRAPH_NEO4J_USER` / `PVGRAPH_NEO4J_PASSWORD`); without it
 //! they say so and pass. They empty its graph.
 
-use pvgraph::domain::{Actor, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, Role};
+use pvgraph::domain::{Actor, Applied, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodePatch, Role};
 use pvgraph::store::neo4j::Neo4jStore;
-use pvgraph::store::{AuditQuery, Direction, GraphStore};
+use pvgraph::store::{AuditQuery, Direction, Failed, GraphStore};
 use serde_json::{Value, json};
 
 mod common;
@@ -84,24 +86,29 @@ async fn held(store: &Neo4jStore) -> (usize, u64) {
 }
 
 #[tokio::test]
-async fn recording_an_influence_is_two_statements_and_a_refusal_one() {
+async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
     let before = store.change_statements();
     let applied = store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&editor())).await;
     applied.map_err(|f| f.error).unwrap();
-    assert_eq!(store.change_statements() - before, 2, "the lock with the reads; the write with the audit entry");
+    assert_eq!(
+        store.change_statements() - before,
+        2,
+        "the reads; the lock, the check and the write with the audit entry"
+    );
     assert_eq!(held(store).await, (1, 1));
     let entries = store.audit_log(&AuditQuery { organisation: "t".into(), after: None, limit: 10 }).await.unwrap();
     assert_eq!(entries[0].operation, "recordInfluence");
     assert_eq!(entries[0].changes[0]["op"], "link");
 
-    // The same influence again is refused by the rules after the first statement, and leaves
-    // nothing, audit entry included.
+    // The same influence again is refused by the rules after the first statement, once the
+    // second has checked under the lock that what they read still holds, and leaves nothing,
+    // audit entry included.
     let before = store.change_statements();
     let refused = store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&editor())).await;
     assert!(matches!(refused.unwrap_err().error, Error::Conflict(_)));
-    assert_eq!(store.change_statements() - before, 1);
+    assert_eq!(store.change_statements() - before, 2);
     assert_eq!(held(store).await, (1, 1));
 
     // Nodes created and linked in one change set are still one statement each way.
@@ -136,41 +143,152 @@ async fn a_failing_last_statement_keeps_neither_the_changes_nor_the_audit_entry(
     assert_eq!(held(store).await, (2, 2));
 }
 
+/// Polls `work` until a transaction holds the change lock (it is the only one to take locks
+/// here), then drops it: what a request does when its client hangs up in the middle of a
+/// mutation.
+async fn give_up<T>(raw: &neo4rs::Graph, work: impl std::future::Future<Output = T>) {
+    let mut given_up = std::pin::pin!(work);
+    let locked = "SHOW TRANSACTIONS YIELD activeLockCount WHERE activeLockCount > 0 RETURN count(*) AS locked";
+    loop {
+        if futures::poll!(given_up.as_mut()).is_ready() {
+            panic!("the work ended before it could be given up");
+        }
+        let mut rows = raw.execute(neo4rs::query(locked)).await.unwrap();
+        let row = rows.next().await.unwrap().unwrap();
+        if row.get::<i64>("locked").unwrap() > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// Checks `now` until it answers `want`, for a minute at most (a bound on a hang, not a speed).
+async fn eventually<T: PartialEq + std::fmt::Debug, F: std::future::Future<Output = T>>(
+    want: T,
+    mut now: impl FnMut() -> F,
+) {
+    let mut got = now().await;
+    for _ in 0..600 {
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        got = now().await;
+    }
+    assert_eq!(got, want);
+}
+
+/// Takes the change lock from a connection of the test's own, as the next change set would:
+/// it must get it, not wait behind a transaction left open on an idle connection of the store's
+/// pool. The minute is a bound on a hang, not a speed to meet.
+async fn lock_is_let_go(raw: &neo4rs::Graph) {
+    let lock = tokio::time::timeout(std::time::Duration::from_secs(60), hold_the_lock(raw)).await;
+    lock.expect("the change lock was never let go").commit().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_change_set_whose_caller_goes_away_still_ends_and_frees_the_lock() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
-    // Two connections in the pool, so that the next change set is not simply handed the
-    // connection of the one given up (whose reuse would end its transaction by the way).
-    let (a, b) = tokio::join!(held(store), held(store));
-    assert_eq!((a, b), ((0, 0), (0, 0)));
-    // A change set given up once its first statement, the one that takes the lock, is out:
-    // what a request does when its client hangs up in the middle of a mutation.
+    // An update takes the lock in its first statement, and holds it to its commit.
     let actor = editor();
-    let before = store.change_statements();
-    {
-        let mut given_up = std::pin::pin!(store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&actor)));
-        while store.change_statements() == before {
-            if futures::poll!(given_up.as_mut()).is_ready() {
-                panic!("the change set ended before it could be given up");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-    }
-    // The next change set must get the lock, not wait behind a transaction left open on an idle
-    // connection. The minute is a bound on a hang, not a speed to meet.
-    let next = store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&actor));
-    let next = tokio::time::timeout(std::time::Duration::from_secs(60), next).await;
-    next.expect("the change lock was never let go").map_err(|f| f.error).unwrap();
+    let learning = NodeId::parse("t:learning:l").unwrap();
+    let Value::Object(title) = json!({"title": "Updated"}) else { unreachable!() };
+    let update = Change::Update { id: learning.clone(), patch: NodePatch(title) };
+    give_up(&neo4j.raw, store.apply_as(vec![update], Some(&actor))).await;
+    lock_is_let_go(&neo4j.raw).await;
+    store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&actor)).await.map_err(|f| f.error).unwrap();
     // The given-up change set runs to its end rather than stopping half-way (it may still be
-    // waiting for the lock behind the next one): both links get in, each with its audit entry.
-    let mut now = held(store).await;
-    for _ in 0..600 {
-        if now == (2, 2) {
-            break;
+    // waiting for the lock behind the next one): both get in, each with its audit entry.
+    eventually((1, 2), || held(store)).await;
+    let title = || async { store.nodes(std::slice::from_ref(&learning)).await.unwrap().pop().unwrap().title };
+    eventually("Updated".to_owned(), title).await;
+}
+
+/// Holds the change lock in a transaction of the test's own, as a change set holds it, until it
+/// is committed.
+async fn hold_the_lock(raw: &neo4rs::Graph) -> neo4rs::Txn {
+    let mut txn = raw.start_txn().await.unwrap();
+    let lock = "MERGE (l:ChangeLock {id: 1}) SET l.changeSets = coalesce(l.changeSets, 0) + 1";
+    txn.run(neo4rs::query(lock)).await.unwrap();
+    txn
+}
+
+/// Records the influence on `t:principle:p` in a task of its own.
+fn record_in_a_task(store: &Neo4jStore) -> tokio::task::JoinHandle<Result<Vec<Applied>, Failed>> {
+    let store = store.clone();
+    tokio::spawn(async move { store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&editor())).await })
+}
+
+/// Waits until change sets have sent `count` statements since `before` (a minute at most: a
+/// bound on a hang, not a speed to meet).
+async fn sent(store: &Neo4jStore, before: u64, count: u64) {
+    for _ in 0..6_000 {
+        if store.change_statements() - before >= count {
+            return;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        now = held(store).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(now, (2, 2));
+    panic!("change sets sent {} statements, not {count}", store.change_statements() - before);
+}
+
+#[tokio::test]
+async fn two_change_sets_that_race_to_the_same_influence_one_is_written_the_other_refused() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // The lock is held while both change sets read (the influence is not there yet, for each)
+    // and send their last statement, which waits for the lock; then it is let go, and they race.
+    let lock = hold_the_lock(&neo4j.raw).await;
+    let before = store.change_statements();
+    let racers: Vec<_> = (0..2).map(|_| record_in_a_task(store)).collect();
+    sent(store, before, 4).await;
+    lock.commit().await.unwrap();
+    let mut outcomes = Vec::new();
+    for racer in racers {
+        outcomes.push(racer.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    let refused = outcomes.into_iter().find_map(Result::err).unwrap();
+    assert!(matches!(refused.error, Error::Conflict(_)), "{refused:?}");
+    // The one that lost found what it read changed, read again and was refused: two more.
+    assert_eq!(store.change_statements() - before, 6);
+    assert_eq!(held(store).await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_change_set_whose_reads_changed_before_it_got_the_lock_runs_again() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    let mut lock = hold_the_lock(&neo4j.raw).await;
+    let before = store.change_statements();
+    let racer = record_in_a_task(store);
+    // Once it has read the learning, the lock's holder changes it, as an update would.
+    sent(store, before, 2).await;
+    let update = "MATCH (n:Node {id: 't:learning:l'}) SET n.title = 'Changed meanwhile', n.updatedAt = $now";
+    let now = pvgraph::domain::timestamp(chrono::Utc::now());
+    lock.run(neo4rs::query(update).param("now", now)).await.unwrap();
+    lock.commit().await.unwrap();
+    racer.await.unwrap().map_err(|f| f.error).unwrap();
+    assert_eq!(store.change_statements() - before, 4, "read, found changed; read again, written");
+    assert_eq!(held(store).await, (1, 1));
+    let learning = store.nodes(&[NodeId::parse("t:learning:l").unwrap()]).await.unwrap().pop().unwrap();
+    assert_eq!(learning.title, "Changed meanwhile");
+}
+
+#[tokio::test]
+async fn an_import_whose_caller_goes_away_still_ends_and_frees_the_lock() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // An import takes the lock in its first statement, and holds it to its end.
+    let (batches, received) = tokio::sync::mpsc::channel(4);
+    give_up(&neo4j.raw, store.import(received)).await;
+    // The file's reader goes on to the end of the file, as it runs on a thread of its own.
+    let imported = node(json!({"id": "t:principle:imported", "title": "Imported", "statement": "in"}));
+    let delivered = batches.send(Ok(vec![Change::Create(imported)])).await;
+    drop(batches);
+    lock_is_let_go(&neo4j.raw).await;
+    // The import ran to its end: what it was sent is in.
+    delivered.expect("the import stopped reading");
+    let id = NodeId::parse("t:principle:imported").unwrap();
+    eventually(1, || async { store.nodes(std::slice::from_ref(&id)).await.unwrap().len() }).await;
 }

@@ -34,11 +34,12 @@
 //!   `sources` (a list of ids) for the queries that need them. At most one
 //!   relationship of a kind joins two nodes one way: `apply` checks it under the
 //!   change lock below.
-//! * One `(:ChangeLock {id: 1})` node: every change set writes it first (its
-//!   first statement opens with the write), so change sets run one at a time,
-//!   as SQLite's `BEGIN IMMEDIATE` makes them, and the checks in `store::apply`
-//!   see a graph nobody else is changing. It carries no `:Node` label, so no
-//!   read ever sees it.
+//! * One `(:ChangeLock {id: 1})` node: every change set writes it before it
+//!   writes anything (its first statement opens with the write; a change set
+//!   read first, its last, which then checks that what it read is unchanged),
+//!   so change sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes
+//!   them, and the checks in `store::apply` hold for the graph they change. It
+//!   carries no `:Node` label, so no read ever sees it.
 //!
 //! Constraints and indexes live in `schema/neo4j/*.cypher`, compiled in and
 //! applied at every start (`IF NOT EXISTS`), before the store answers.
@@ -55,8 +56,10 @@
 //! and reads every node and relationship the changes name in one statement up
 //! front and writes new nodes and relationships in batches, the audit entry
 //! with the last (see `write.rs`), so a seed or a `copy` of tens of thousands of
-//! changes is a few dozen round trips, not one per change, and recording an
-//! influence is two statements between BEGIN and COMMIT.
+//! changes is a few dozen round trips, not one per change. A small change set
+//! that only creates and links (recording an influence) reads first, without
+//! the lock, and takes it only in the statement that checks what it read and
+//! writes: two statements, each a transaction of its own.
 //!
 //! Timeouts: `connect_timeout` bounds connecting, waiting for a pooled
 //! connection and every single reply (the driver's read timeout), and three
@@ -291,19 +294,38 @@ impl Neo4jStore {
         self.writes.load(Ordering::Relaxed)
     }
 
+    /// Runs a change set (or an import) to its end in a task of its own. Dropped half-way with
+    /// its caller (a client that hangs up in the middle of a mutation), its transaction would
+    /// stay open on an idle pooled connection, holding the change lock, until that connection's
+    /// next use, and every other change set would wait behind it.
+    async fn to_the_end<T, Work>(&self, work: impl FnOnce(Neo4jStore) -> Work) -> Result<T, Failed>
+    where
+        T: Send + 'static,
+        Work: Future<Output = Result<T, Failed>> + Send + 'static,
+    {
+        let run = tokio::spawn(work(self.clone()));
+        run.await.unwrap_or_else(|error| Err(Failed { index: 0, error: Error::internal(error) }))
+    }
+
     /// Runs a query outside any explicit transaction and reads every row.
     async fn rows(&self, query: Query) -> Result<Vec<neo4rs::Row>> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let mut stream = tokio::time::timeout(self.patience, self.graph.execute(query))
-            .await
-            .map_err(|_| unavailable("no answer in time"))?
-            .map_err(db)?;
-        let mut rows = Vec::new();
-        while let Some(row) = stream.next().await.map_err(db)? {
-            rows.push(row);
-        }
-        Ok(rows)
+        auto_commit(&self.graph, self.patience, query).await
     }
+}
+
+/// Runs a query in a transaction of its own and reads every row; `patience` bounds getting it
+/// going (a connection, the handshake, the first reply).
+async fn auto_commit(graph: &Graph, patience: Duration, query: Query) -> Result<Vec<neo4rs::Row>> {
+    let mut stream = tokio::time::timeout(patience, graph.execute(query))
+        .await
+        .map_err(|_| unavailable("no answer in time"))?
+        .map_err(db)?;
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next().await.map_err(db)? {
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 /// The statements of a schema file: `;`-separated, `//` comments dropped.
@@ -390,17 +412,12 @@ impl GraphStore for Neo4jStore {
         )
     }
 
-    /// A change set runs to its end in a task of its own. Dropped half-way with its caller (a
-    /// client that hangs up in the middle of a mutation), its transaction would stay open on an
-    /// idle pooled connection, holding the change lock, until that connection's next use, and
-    /// every other change set would wait behind it.
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
-        let store = self.clone();
         let actor = actor.cloned();
-        let run = tokio::spawn(async move {
+        self.to_the_end(move |store| async move {
             write::apply(&store.graph, store.patience, &store.writes, changes, now(), actor.as_ref()).await
-        });
-        run.await.unwrap_or_else(|error| Err(Failed { index: 0, error: Error::internal(error) }))
+        })
+        .await
     }
 
     async fn save_token(&self, token: &ApiToken) -> Result<()> {
@@ -433,7 +450,10 @@ impl GraphStore for Neo4jStore {
     }
 
     async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
-        write::import(&self.graph, self.patience, &self.writes, batches, now()).await
+        self.to_the_end(move |store| async move {
+            write::import(&store.graph, store.patience, &store.writes, batches, now()).await
+        })
+        .await
     }
 
     async fn is_empty(&self) -> Result<bool> {

@@ -21,8 +21,13 @@
 //!   before the commit; the queued batches of every kind, and the audit entry
 //!   once the rules have passed, go in one statement (`Batch`).
 //!
-//! So a change set that creates nodes and links them, as `recordInfluence`
-//! does, is BEGIN, two statements and COMMIT.
+//! A change set that only creates nodes and links them, as `recordInfluence`
+//! does, holds the lock for less: it is read first (`read_first`), without the
+//! lock and out of any transaction; the rules run on what was read; then one
+//! statement, a transaction of its own, takes the lock, checks that every node
+//! and relationship read is still exactly as read, and writes, or answers that
+//! something changed, and the change set runs again. So it is two statements
+//! without BEGIN or COMMIT, the lock held by the last alone.
 //!
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
@@ -35,6 +40,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use neo4rs::{BoltType, Graph, Query, Row, Txn};
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
 use serde_json::Value as Json;
 
 use super::access::audit_properties;
@@ -60,6 +67,15 @@ pub(super) async fn apply(
     now: DateTime<Utc>,
     actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
+    if read_first_fits(&changes) {
+        for _ in 0..READ_FIRST_TRIES {
+            match read_first(graph, patience, sent, &changes, now, actor).await? {
+                Attempt::Ended(outcome) => return outcome,
+                Attempt::Changed => continue,
+                Attempt::NeedsLock => break,
+            }
+        }
+    }
     let last = changes.len().saturating_sub(1);
     let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
     let outcome = match writer.prepare(&changes).await {
@@ -67,6 +83,77 @@ pub(super) async fn apply(
         Err(error) => Err(Failed { index: 0, error }),
     };
     writer.end(outcome, last).await
+}
+
+/// How many times a change set is read first and found changed before it takes the lock to read.
+const READ_FIRST_TRIES: usize = 3;
+
+/// How many changes a change set read first may hold at most: the statement that ends it checks
+/// everything it read, and writes everything at once.
+const READ_FIRST_CHANGES: usize = 64;
+
+/// Whether a change set may be read first: small, and only creating nodes and linking them,
+/// which the rules decide on the nodes and relationships read up front. Others (updates,
+/// deletions, unlinking) read or write as they go, and so take the lock first.
+fn read_first_fits(changes: &[Change]) -> bool {
+    changes.len() <= READ_FIRST_CHANGES && changes.iter().all(|c| matches!(c, Change::Create(_) | Change::Link(_)))
+}
+
+/// How a change set read first went.
+enum Attempt {
+    /// It was written, or refused by the rules, on what it read, still unchanged under the lock.
+    Ended(Result<Vec<Applied>, Failed>),
+    /// Another change set changed what it read before it took the lock; nothing was written.
+    Changed,
+    /// The rules needed more than what was read up front (a foreign end, a missing node's
+    /// organisation); nothing was written.
+    NeedsLock,
+}
+
+/// Runs a change set without the change lock until its last statement: one statement reads, out
+/// of any transaction, what the rules need; the rules run on it; then one statement takes the
+/// lock, checks that every node and relationship read is still exactly as read, and only then
+/// writes the changes with their audit entry (all or nothing: it is a transaction of its own).
+/// The lock is so held for one statement, where a change set that takes it first holds it from
+/// its first statement to its commit. A refusal by the rules is checked the same way, so that
+/// it rests on the graph as it stood under the lock, as it would have otherwise.
+async fn read_first(
+    graph: &Graph,
+    patience: Duration,
+    sent: &AtomicU64,
+    changes: &[Change],
+    now: DateTime<Utc>,
+    actor: Option<&Actor>,
+) -> Result<Attempt, Failed> {
+    let mut writer = Neo4jWriter::planning(sent);
+    if let Some(read) = writer.reads(changes) {
+        let rows = auto_commit(graph, patience, sent, read.query).await.map_err(|error| Failed { index: 0, error })?;
+        writer.learn(&rows, read.ids, read.keys).map_err(|error| Failed { index: 0, error })?;
+    }
+    let outcome = apply_changes(&mut writer, changes.to_vec(), now, actor).await;
+    if writer.needs_lock {
+        return Ok(Attempt::NeedsLock);
+    }
+    let last = match &outcome {
+        Ok(_) => changes.len().saturating_sub(1),
+        Err(failed) => failed.index,
+    };
+    let at_last = |error: Error| Failed { index: last, error };
+    let writes = match outcome {
+        Ok(_) => writer.queued().map_err(at_last)?,
+        Err(_) => Batch::default(),
+    };
+    let rows = auto_commit(graph, patience, sent, writer.checked(writes)).await.map_err(at_last)?;
+    Ok(match rows.is_empty() {
+        true => Attempt::Changed,
+        false => Attempt::Ended(outcome),
+    })
+}
+
+/// Runs one statement of a change set in a transaction of its own and reads every row.
+async fn auto_commit(graph: &Graph, patience: Duration, sent: &AtomicU64, query: Query) -> Result<Vec<Row>> {
+    sent.fetch_add(1, Ordering::Relaxed);
+    super::auto_commit(graph, patience, query).await
 }
 
 /// Applies a change set that arrives in batches. Each batch is read up front
@@ -145,7 +232,7 @@ pub(super) async fn import(
 /// (one transaction for a large graph would outgrow the memory cap too).
 async fn remove_everything(graph: &Graph, sent: &AtomicU64) -> Result<()> {
     loop {
-        let mut slice = Neo4jWriter::with(graph.start_txn().await.map_err(db)?, sent);
+        let mut slice = Neo4jWriter::with(Some(graph.start_txn().await.map_err(db)?), sent);
         // The stubs of foreign ends it wrote go too (never the change lock).
         let query = neo4rs::query(
             "MATCH (n) WHERE n:Node OR n:ForeignNode WITH n LIMIT 5000 DETACH DELETE n RETURN count(*) AS gone",
@@ -154,7 +241,7 @@ async fn remove_everything(graph: &Graph, sent: &AtomicU64) -> Result<()> {
             Some(row) => row.get("gone").map_err(corrupt)?,
             None => 0,
         };
-        slice.txn.commit().await.map_err(db)?;
+        slice.txn.take().expect("a slice's transaction").commit().await.map_err(db)?;
         if gone == 0 {
             return Ok(());
         }
@@ -163,9 +250,56 @@ async fn remove_everything(graph: &Graph, sent: &AtomicU64) -> Result<()> {
 
 type EdgeKey = (NodeId, RelationshipKind, NodeId);
 
+/// The statement that reads what a change set names, and what it names.
+struct Reads {
+    query: Query,
+    ids: Vec<NodeId>,
+    keys: Vec<EdgeKey>,
+}
+
+/// Relationship keys as a list parameter of maps `{from, kind, to}`, each with `edge` when `with`
+/// gives one for it.
+fn key_list(keys: &[EdgeKey], mut with: impl FnMut(&EdgeKey) -> Option<BoltType>) -> BoltType {
+    keys.iter()
+        .map(|key| {
+            let (from, kind, to) = key;
+            let mut map = HashMap::from([
+                ("from", BoltType::from(from.as_str())),
+                ("kind", BoltType::from(kind.as_str())),
+                ("to", BoltType::from(to.as_str())),
+            ]);
+            if let Some(edge) = with(key) {
+                map.insert("edge", edge);
+            }
+            BoltType::from(map)
+        })
+        .collect()
+}
+
+/// The relationship `key` names, as `(a)-[r]->(b)`, then `then`: either end may be a foreign
+/// stub, and each arm of the union seeks both ends by their label's index.
+fn edge_arms(key: &str, then: &str) -> String {
+    [("Node", "Node"), ("Node", "ForeignNode"), ("ForeignNode", "Node")]
+        .map(|(from, to)| {
+            format!(
+                "MATCH (a:{from} {{id: {key}.from}})-[r]->(b:{to} {{id: {key}.to}}) WHERE type(r) = {key}.kind {then}"
+            )
+        })
+        .join(" UNION ")
+}
+
 /// The open transaction and what it knows.
 struct Neo4jWriter<'s> {
-    txn: Txn,
+    /// `None` while a change set read first is planned: every read and write is then answered
+    /// from, or queued in, memory, and any that cannot be sets `needs_lock`.
+    txn: Option<Txn>,
+    /// Whether the change set, read first, needed a statement of its own along the way.
+    needs_lock: bool,
+    /// What a change set read first read, to be checked under the lock: each node id with the
+    /// node's map as read (`NODE_MAP`, or null), each relationship's key with its map as read
+    /// (`EDGE_MAP`, or null).
+    seen_nodes: Vec<BoltType>,
+    seen_edges: Vec<BoltType>,
     /// Whether the change lock is still to be taken, by the next statement.
     unlocked: bool,
     /// The store's count of statements sent by change sets.
@@ -204,12 +338,20 @@ impl<'s> Neo4jWriter<'s> {
             .await
             .map_err(|_| fail(unavailable("no transaction could be started in time")))?
             .map_err(|e| fail(db(e)))?;
-        Ok(Neo4jWriter::with(txn, sent))
+        Ok(Neo4jWriter::with(Some(txn), sent))
     }
 
-    fn with(txn: Txn, sent: &'s AtomicU64) -> Neo4jWriter<'s> {
+    /// A writer without a transaction, for a change set read first.
+    fn planning(sent: &'s AtomicU64) -> Neo4jWriter<'s> {
+        Neo4jWriter::with(None, sent)
+    }
+
+    fn with(txn: Option<Txn>, sent: &'s AtomicU64) -> Neo4jWriter<'s> {
         Neo4jWriter {
             txn,
+            needs_lock: false,
+            seen_nodes: Vec::new(),
+            seen_edges: Vec::new(),
             unlocked: false,
             sent,
             known: HashMap::new(),
@@ -242,15 +384,16 @@ impl<'s> Neo4jWriter<'s> {
             Ok(done) => self.flush().await.map(|()| done).map_err(fail),
             Err(failed) => Err(failed),
         };
+        let Some(txn) = self.txn.take() else { return outcome };
         match outcome {
             Ok(done) => {
-                self.txn.commit().await.map_err(|e| fail(db(e)))?;
+                txn.commit().await.map_err(|e| fail(db(e)))?;
                 Ok(done)
             }
             Err(failed) => {
                 // After a failed statement the server has already ended the
                 // transaction and ignores the rollback; either way nothing is kept.
-                if let Err(e) = self.txn.rollback().await {
+                if let Err(e) = txn.rollback().await {
                     tracing::debug!(error = %e, "rolling back a failed change set");
                 }
                 Err(failed)
@@ -275,12 +418,23 @@ impl<'s> Neo4jWriter<'s> {
         neo4rs::query(&format!("{TAKE_LOCK}{}", query.query())).with_params(query.get_params().clone())
     }
 
+    /// The open transaction; without one (a change set read first), notes that the change set
+    /// needs the lock, and fails the change.
+    fn txn(&mut self) -> Result<&mut Txn> {
+        if self.txn.is_none() {
+            self.needs_lock = true;
+        }
+        self.txn.as_mut().ok_or_else(|| Error::internal(anyhow::anyhow!("the change set needs the change lock")))
+    }
+
     /// Runs a statement and reads its rows: two round trips (RUN, then PULL).
     async fn rows(&mut self, query: Query) -> Result<Vec<Row>> {
+        self.txn()?;
         let query = self.sending(query);
-        let mut stream = self.txn.execute(query).await.map_err(db)?;
+        let txn = self.txn()?;
+        let mut stream = txn.execute(query).await.map_err(db)?;
         let mut rows = Vec::new();
-        while let Some(row) = stream.next(self.txn.handle()).await.map_err(db)? {
+        while let Some(row) = stream.next(txn.handle()).await.map_err(db)? {
             rows.push(row);
         }
         Ok(rows)
@@ -288,13 +442,21 @@ impl<'s> Neo4jWriter<'s> {
 
     /// Runs a statement whose rows nobody reads: one round trip (RUN and DISCARD together).
     async fn run(&mut self, query: Query) -> Result<()> {
+        self.txn()?;
         let query = self.sending(query);
-        self.txn.run(query).await.map_err(db)?;
+        self.txn()?.run(query).await.map_err(db)?;
         Ok(())
     }
 
     /// Reads every node and relationship the changes name.
     async fn prepare(&mut self, changes: &[Change]) -> Result<()> {
+        let Some(read) = self.reads(changes) else { return Ok(()) };
+        let rows = self.rows(read.query).await?;
+        self.learn(&rows, read.ids, read.keys)
+    }
+
+    /// The statement that reads every node and relationship the changes name, if they name any.
+    fn reads(&self, changes: &[Change]) -> Option<Reads> {
         let mut ids: Vec<NodeId> = Vec::new();
         let mut keys: Vec<EdgeKey> = Vec::new();
         for change in changes {
@@ -317,56 +479,109 @@ impl<'s> Neo4jWriter<'s> {
             }
         }
         if ids.is_empty() && keys.is_empty() {
-            return Ok(());
+            return None;
         }
-        let list: BoltType = keys
-            .iter()
-            .map(|(from, kind, to)| {
-                BoltType::from(HashMap::from([("from", from.as_str()), ("kind", kind.as_str()), ("to", to.as_str())]))
-            })
-            .collect();
-        // Either end may be a foreign stub; each arm seeks both ends by their label's index.
-        let arm = |from: &str, to: &str| {
-            format!(
-                "MATCH (a:{from} {{id: key.from}})-[r]->(b:{to} {{id: key.to}}) WHERE type(r) = key.kind
-                 RETURN a, r, b"
-            )
-        };
+        let mut once = HashSet::new();
+        ids.retain(|id| once.insert(id.clone()));
+        let mut once = HashSet::new();
+        keys.retain(|key| once.insert(key.clone()));
         // Each subquery answers one row, lists possibly empty.
         let query = neo4rs::query(&format!(
             "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) RETURN collect(n{NODE_MAP}) AS nodes }}
              CALL () {{
                UNWIND $keys AS key
-               CALL (key) {{ {} UNION {} UNION {} }}
+               CALL (key) {{ {} }}
                RETURN collect({EDGE_MAP}) AS edges
              }}
              RETURN nodes, edges",
-            arm("Node", "Node"),
-            arm("Node", "ForeignNode"),
-            arm("ForeignNode", "Node")
+            edge_arms("key", "RETURN a, r, b")
         ))
         .param("ids", id_list(&ids))
-        .param("keys", list);
-        let rows = self.rows(query).await?;
+        .param("keys", key_list(&keys, |_| None));
+        Some(Reads { query, ids, keys })
+    }
+
+    /// Learns what `reads` read; a writer without a transaction also keeps it as read, for the
+    /// check under the lock.
+    fn learn(&mut self, rows: &[Row], ids: Vec<NodeId>, keys: Vec<EdgeKey>) -> Result<()> {
         let row = rows.first().ok_or_else(|| corrupt("the read of a change set's nodes returned no row"))?;
-        let found: Vec<NodeRow> = row.get("nodes").map_err(corrupt)?;
-        self.known.extend(ids.into_iter().map(|id| (id, None)));
-        for node in found {
-            let node = node.into_node()?;
+        let keep = self.txn.is_none();
+        let mut seen: HashMap<NodeId, BoltType> = HashMap::new();
+        self.known.extend(ids.iter().map(|id| (id.clone(), None)));
+        for map in row.get::<Vec<BoltType>>("nodes").map_err(corrupt)? {
+            let node = NodeRow::deserialize((&map).into_deserializer()).map_err(corrupt)?.into_node()?;
+            if keep {
+                seen.insert(node.id.clone(), map);
+            }
             self.known.insert(node.id.clone(), Some(node));
         }
-        let found: Vec<EdgeRow> = row.get("edges").map_err(corrupt)?;
-        self.links.extend(keys.into_iter().map(|key| (key, None)));
-        for edge in found {
-            let edge = edge.into_edge()?;
+        let mut seen_edges: HashMap<EdgeKey, BoltType> = HashMap::new();
+        self.links.extend(keys.iter().map(|key| (key.clone(), None)));
+        for map in row.get::<Vec<BoltType>>("edges").map_err(corrupt)? {
+            let edge = EdgeRow::deserialize((&map).into_deserializer()).map_err(corrupt)?.into_edge()?;
+            if keep {
+                seen_edges.insert(edge_key(&edge), map);
+            }
             self.links.insert(edge_key(&edge), Some(edge));
         }
+        if keep {
+            self.seen_nodes = ids
+                .iter()
+                .map(|id| {
+                    let node = seen.remove(id).unwrap_or(BoltType::Null(neo4rs::BoltNull));
+                    BoltType::from(HashMap::from([("id", BoltType::from(id.as_str())), ("node", node)]))
+                })
+                .collect();
+            self.seen_edges = match key_list(&keys, |key| seen_edges.remove(key)) {
+                BoltType::List(list) => list.value,
+                _ => Vec::new(),
+            };
+        }
         Ok(())
+    }
+
+    /// The statement that ends a change set read first: it takes the lock, checks that every
+    /// node and relationship read is still as read, and only then writes; it answers one row
+    /// when all was unchanged, none otherwise.
+    fn checked(&self, writes: Batch) -> Query {
+        let query = format!(
+            "{TAKE_LOCK}
+             CALL (changeLock) {{
+               UNWIND $seenNodes AS seen
+               OPTIONAL MATCH (n:Node {{id: seen.id}})
+               WITH seen, n{NODE_MAP} AS now
+               WHERE NOT coalesce(now = seen.node, now IS NULL AND seen.node IS NULL)
+               RETURN count(*) AS changedNodes
+             }}
+             CALL (changeLock) {{
+               UNWIND $seenEdges AS key
+               WITH key, COLLECT {{ {} }} AS now
+               WHERE NOT coalesce(now = CASE WHEN key.edge IS NULL THEN [] ELSE [key.edge] END, false)
+               RETURN count(*) AS changedEdges
+             }}
+             WITH changedNodes + changedEdges = 0 AS unchanged WHERE unchanged
+             {}
+             RETURN unchanged",
+            edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
+            writes.text
+        );
+        neo4rs::query(&query)
+            .params(writes.params)
+            .param("seenNodes", self.seen_nodes.clone())
+            .param("seenEdges", self.seen_edges.clone())
     }
 
     /// Writes the queued nodes, then the queued relationships, then the audit entry if there is
     /// one, all in one statement.
     async fn flush(&mut self) -> Result<()> {
+        match self.queued()?.into_query() {
+            Some(query) => self.run(query).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The writes queued so far, taken from the queue.
+    fn queued(&mut self) -> Result<Batch> {
         let mut batch = Batch::default();
         let nodes = std::mem::take(&mut self.new_nodes);
         for &kind in NodeKind::ALL {
@@ -408,10 +623,7 @@ impl<'s> Neo4jWriter<'s> {
         if let Some(entry) = self.audit.take() {
             batch.add("CREATE (entry:AuditEntry) SET entry = $rows", audit_properties(&entry));
         }
-        match batch.into_query() {
-            Some(query) => self.run(query).await,
-            None => Ok(()),
-        }
+        Ok(batch)
     }
 
     /// Flushes when the queue is full.
