@@ -10,7 +10,7 @@ pub mod sqlite;
 pub mod traverse;
 pub mod visible;
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -3,7 +3,7 @@
 //! 2·d lookups whatever its size; cycles never loop because a node is visited
 //! once; caps on depth, nodes and work say when they cut a result short.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt as _};
 
 use chrono::NaiveDate;
 
@@ -201,7 +201,7 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
             request.as_of.unwrap_or_default()
         )));
     }
-    let mut depth_of: HashMap<NodeId, u32> = HashMap::from([(start.id.clone(), 0)]);
+    let mut depth_of: HashMap<NodeId, u32> = HashMap::from_iter([(start.id.clone(), 0)]);
     let mut result = Trace { nodes: vec![(start.clone(), 0)], ..Trace::default() };
     let mut seen_edges: HashSet<EdgeKey> = HashSet::new();
     let mut frontier = vec![start.id.clone()];
@@ -389,7 +389,8 @@ async fn meet(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Known
     let mut sides =
         [Side::new(&request.from, request.direction, true), Side::new(&request.to, request.direction, false)];
     // Whether the audience may see a node, for each node looked at; both ends were checked.
-    let mut seen: HashMap<NodeId, bool> = HashMap::from([(request.from.clone(), true), (request.to.clone(), true)]);
+    let mut seen: HashMap<NodeId, bool> =
+        HashMap::from_iter([(request.from.clone(), true), (request.to.clone(), true)]);
     loop {
         let done = sides[0].levels + sides[1].levels;
         if done >= request.max_depth || sides.iter().any(|s| s.frontier.is_empty()) {
@@ -422,7 +423,7 @@ struct Side {
 impl Side {
     fn new(end: &NodeId, direction: TraceDirection, forward: bool) -> Side {
         let steps = if forward { direction.steps() } else { direction.reversed().steps() };
-        Side { steps, forward, reached: HashSet::from([end.clone()]), frontier: vec![end.clone()], levels: 0 }
+        Side { steps, forward, reached: HashSet::from_iter([end.clone()]), frontier: vec![end.clone()], levels: 0 }
     }
 
     /// Expands the frontier by one level, stepping only into nodes the audience may see.

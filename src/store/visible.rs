@@ -7,7 +7,7 @@
 //! the rest is filtered here. Changes carry the caller, so that the backend
 //! authorises them and writes the audit trail in the same transaction.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 use async_trait::async_trait;
 

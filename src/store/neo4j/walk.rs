@@ -31,7 +31,7 @@
 //! (their relationships, and for a trace the far ends whole, still one round
 //! trip), and the next level tries again with its smaller reach.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
 use async_trait::async_trait;
 use serde::Deserialize;

@@ -6,7 +6,7 @@
 //! index first). A filter's lists of words bind one parameter per word (see
 //! `slots`), so that their expression indexes apply.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt as _};
 use std::sync::LazyLock;
 
 use rusqlite::types::Value as Sql;
