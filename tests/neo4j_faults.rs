@@ -62,10 +62,15 @@ async fn the_server_survives_neo4j_going_down_and_coming_back() {
         connect_timeout: Duration::from_secs(2),
         ..Neo4jOptions::default()
     };
-    let store = store::open_with(&uri.parse().unwrap(), &options).await.expect("the store opens");
-    if store.is_empty().await.unwrap() {
-        pvgraph::seed::load(&store, pvgraph::seed::KING_COUNTY).await.unwrap();
+    // The seed goes in with the default timeouts: a freshly started Neo4j may take longer than
+    // the test's short one to compile and run the first large write, and seeding is not on trial.
+    let seeding = Neo4jOptions { connect_timeout: Neo4jOptions::default().connect_timeout, ..options.clone() };
+    let seeder = store::open_with(&uri.parse().unwrap(), &seeding).await.expect("the store opens");
+    if seeder.is_empty().await.unwrap() {
+        pvgraph::seed::load(&seeder, pvgraph::seed::KING_COUNTY).await.unwrap();
     }
+    drop(seeder);
+    let store = store::open_with(&uri.parse().unwrap(), &options).await.expect("the store opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app(AppState::new(store))).await.unwrap() });
