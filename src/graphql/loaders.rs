@@ -102,8 +102,9 @@ const YIELDS_A_ROUND: usize = 4_096;
 /// to itself: they are started only when a poll of the request is over without the request
 /// having woken itself (a list of objects stops after two of them did, [`YIELDS_A_ROUND`]), and
 /// polled by the same task, and when a load hands out values the request is polled again before
-/// any new load starts. So every field of a round has asked for its key, and no load costs a task or a trip
-/// through the scheduler. Outside `run` (a subscription's events), loads are spawned as usual.
+/// any new load starts. So every field of a round has asked for its key, and no load costs a
+/// task or a trip through the scheduler. Outside `run` (a subscription's events), loads are
+/// spawned as usual.
 #[derive(Clone, Default)]
 pub struct Batching(Arc<Polls>);
 

@@ -259,7 +259,7 @@ struct Reads {
 
 /// Relationship keys as a list parameter of maps `{from, kind, to}`, each with `edge` when `with`
 /// gives one for it.
-fn key_list(keys: &[EdgeKey], mut with: impl FnMut(&EdgeKey) -> Option<BoltType>) -> BoltType {
+fn key_list(keys: &[EdgeKey], mut with: impl FnMut(&EdgeKey) -> Option<BoltType>) -> Vec<BoltType> {
     keys.iter()
         .map(|key| {
             let (from, kind, to) = key;
@@ -532,18 +532,16 @@ impl<'s> Neo4jWriter<'s> {
                     BoltType::from(HashMap::from([("id", BoltType::from(id.as_str())), ("node", node)]))
                 })
                 .collect();
-            self.seen_edges = match key_list(&keys, |key| seen_edges.remove(key)) {
-                BoltType::List(list) => list.value,
-                _ => Vec::new(),
-            };
+            self.seen_edges = key_list(&keys, |key| seen_edges.remove(key));
         }
         Ok(())
     }
 
     /// The statement that ends a change set read first: it takes the lock, checks that every
     /// node and relationship read is still as read, and only then writes; it answers one row
-    /// when all was unchanged, none otherwise.
-    fn checked(&self, writes: Batch) -> Query {
+    /// when all was unchanged, none otherwise. What was read goes into the statement, so a
+    /// writer checks once.
+    fn checked(&mut self, writes: Batch) -> Query {
         let query = format!(
             "{TAKE_LOCK}
              CALL (changeLock) {{
@@ -567,8 +565,8 @@ impl<'s> Neo4jWriter<'s> {
         );
         neo4rs::query(&query)
             .params(writes.params)
-            .param("seenNodes", self.seen_nodes.clone())
-            .param("seenEdges", self.seen_edges.clone())
+            .param("seenNodes", std::mem::take(&mut self.seen_nodes))
+            .param("seenEdges", std::mem::take(&mut self.seen_edges))
     }
 
     /// Writes the queued nodes, then the queued relationships, then the audit entry if there is
