@@ -565,3 +565,29 @@ async fn an_import_beside_another_connection_writes_through_the_log() {
     assert_eq!(rows(&shared_db, "PRAGMA integrity_check"), vec![vec![rusqlite::types::Value::Text("ok".into())]]);
     assert_eq!(holdings(&shared_db)[0][4], rusqlite::types::Value::Text("wal".into()));
 }
+
+#[tokio::test]
+async fn an_import_that_holds_an_organisation_it_linked_to_as_a_partner_is_refused() {
+    let dir = temp_dir();
+    let node = |record: Value| {
+        Change::Create(Node::from_record(record.as_object().unwrap().clone(), pvgraph::domain::now()).unwrap())
+    };
+    let link = |record: Value| Change::Link(EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).unwrap());
+    let changes = |partner: &str| {
+        vec![
+            node(json!({"id": "t:organisation:t", "title": "Test org"})),
+            node(json!({"id": "t:principle:p", "title": "Principle", "statement": "do good"})),
+            // Neither organisation is here yet: the value is a partner's.
+            link(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": format!("{partner}:value:w")})),
+            node(json!({"id": "nw:organisation:nw", "title": "Northwind"})),
+        ]
+    };
+    // Into an empty store, the bulk path: its relationships to `nw` would point at nodes nobody holds.
+    let db = dir.path().join("refused.db");
+    let failed = import_changes(&open(&db).await, &changes("nw")).await.unwrap_err();
+    assert_eq!((failed.index, field_and_reason(&failed.error)), (3, ("id".to_owned(), Some("PARTNER_LINKS"))));
+    let held = holdings(&db);
+    assert_eq!(held[0][..4], [rusqlite::types::Value::Integer(0), 0.into(), 0.into(), 0.into()], "{held:?}");
+    // A link to another partner's node does not stand in the way.
+    import_into_new(&dir.path().join("taken.db"), &changes("lake")).await;
+}

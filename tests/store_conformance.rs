@@ -120,6 +120,7 @@ macro_rules! suite {
             ping_answers,
             foreign_edges_read_both_ways,
             foreign_edges_follow_the_rules,
+            a_partner_linked_here_becomes_local_only_once_unlinked,
             foreign_edges_are_removed_with_their_local_node,
             foreign_edges_obey_the_actor,
             foreign_edges_survive_dump_import_and_copy,
@@ -1477,6 +1478,32 @@ mod checks {
         // On Neo4j, the stubs of the foreign ends went with their last relationships.
         if let Some(stubs) = neo4j_stubs(store).await {
             assert_eq!(stubs, 1, "only nw:principle:x keeps a relationship");
+        }
+    }
+
+    pub async fn a_partner_linked_here_becomes_local_only_once_unlinked(store: &Store) {
+        with_foreign_edges(store).await;
+        // Holding `nw` here would leave three relationships pointing at nodes nobody holds.
+        let partner = || Change::Create(node(json!({"id": "nw:organisation:nw", "title": "Northwind"})));
+        refused(store, partner(), |e| reason(e) == Some("PARTNER_LINKS")).await;
+        // Unlinking one of them first, in the same change set, is not enough, and is undone.
+        let from_abroad =
+            Change::Unlink { from: id("nw:learning:y"), kind: RelationshipKind::Influenced, to: id("t:principle:p") };
+        let before = store.dump().await.unwrap();
+        let (index, error) = expect_err(store.apply(vec![from_abroad.clone(), partner()]).await);
+        assert_eq!((index, reason(&error)), (1, Some("PARTNER_LINKS")), "{error:?}");
+        assert_eq!(sorted_edges(&store.dump().await.unwrap().1), sorted_edges(&before.1), "the unlink was undone");
+        // Once nothing here names its nodes, the organisation may move in.
+        let unlinks = vec![
+            from_abroad,
+            Change::Unlink { from: id("t:principle:p"), kind: RelationshipKind::Upholds, to: id("nw:value:w") },
+            Change::Unlink { from: id("t:learning:l"), kind: RelationshipKind::Influenced, to: id("nw:principle:x") },
+            partner(),
+        ];
+        let applied = store.apply(unlinks).await.map_err(|f| f.error).unwrap();
+        assert!(matches!(&applied[3], Applied::Created(n) if n.id == id("nw:organisation:nw")), "{applied:?}");
+        if let Some(stubs) = neo4j_stubs(store).await {
+            assert_eq!(stubs, 0, "no stub is left once its relationships are gone");
         }
     }
 

@@ -82,6 +82,8 @@ pub trait Writer: Send {
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>>;
     /// How many influences (to foreign nodes too) name this source among their sources.
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64>;
+    /// Whether a relationship here has a foreign end of this organisation, a partner's node.
+    async fn has_foreign_ends_of(&mut self, organisation: &str) -> Result<bool>;
     /// Writes an entry of the audit trail.
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()>;
 }
@@ -357,6 +359,20 @@ impl ChangeSet {
                 return Err(Error::Conflict(format!("a node with the id {} already exists", node.id)));
             }
             if node.kind() == NodeKind::Organisation {
+                // Its ids would stop being foreign, and the relationships that name them as a
+                // partner's would point at nodes this store does not hold.
+                if w.has_foreign_ends_of(node.organisation()).await? {
+                    return Err(Error::rule(
+                        "id",
+                        "PARTNER_LINKS",
+                        format!(
+                            "relationships here point at nodes of `{}` as a partner's; unlink them before this \
+                             instance holds `{}` itself",
+                            node.organisation(),
+                            node.organisation()
+                        ),
+                    ));
+                }
                 self.awaiting.remove(&node.id);
                 self.owners.insert(node.id.clone());
             } else {

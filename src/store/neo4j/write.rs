@@ -886,6 +886,15 @@ impl Writer for Neo4jWriter<'_> {
         earliest.map(|d| d.parse::<NaiveDate>().map_err(corrupt)).transpose()
     }
 
+    async fn has_foreign_ends_of(&mut self, organisation: &str) -> Result<bool> {
+        // Foreign relationships are written at once, never queued; a stub lives only as long as
+        // one of them reaches it.
+        let query = neo4rs::query("RETURN EXISTS { MATCH (:ForeignNode {organisation: $organisation}) } AS any")
+            .param("organisation", organisation);
+        let rows = self.rows(query).await?;
+        rows.first().ok_or_else(|| corrupt("no row"))?.get("any").map_err(corrupt)
+    }
+
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64> {
         self.flush().await?;
         let query = neo4rs::query("MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count")

@@ -220,6 +220,12 @@ impl Writer for SqliteWriter<'_> {
         Ok(n as u64)
     }
 
+    async fn has_foreign_ends_of(&mut self, organisation: &str) -> Result<bool> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM foreign_edges WHERE owner = ?1)").map_err(db)?;
+        stmt.query_row([organisation], |r| r.get(0)).map_err(db)
+    }
+
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
         super::access::record_audit(self.tx, entry)
     }

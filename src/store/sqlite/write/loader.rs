@@ -43,6 +43,9 @@ pub(super) struct Loader {
     numbered: u32,
     /// The relationships written between two nodes of this store, packed by `key`.
     edges: HashSet<u64>,
+    /// The organisations of the foreign ends written, whose own organisation node the rules
+    /// then ask SQLite about.
+    foreign_owners: HashSet<String>,
 }
 
 /// A relationship's key, as far as the loader can tell.
@@ -70,6 +73,7 @@ impl Loader {
             nodes: HashMap::default(),
             numbered: 0,
             edges: HashSet::default(),
+            foreign_owners: HashSet::default(),
         }
     }
 
@@ -205,6 +209,10 @@ impl Writer for Loader {
 
     async fn insert_edge(&mut self, edge: &Edge, foreign: Option<ForeignEnd>) -> Result<()> {
         self.push(Row::Edge(self.index, EdgeRow::of(edge, foreign)))?;
+        if let Some(end) = foreign {
+            let (_, _, far) = end.split(&edge.from, &edge.to);
+            self.foreign_owners.insert(far.organisation().to_owned());
+        }
         if foreign.is_none()
             && let Key::Packed(key) = self.key(&edge.from, edge.kind, &edge.to)
         {
@@ -236,6 +244,15 @@ impl Writer for Loader {
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64> {
         let source = source.clone();
         on_sqlite!(self, |w| w.influences_citing(&source))
+    }
+
+    async fn has_foreign_ends_of(&mut self, organisation: &str) -> Result<bool> {
+        // The store was empty: only this import can have linked to the organisation's nodes.
+        if !self.foreign_owners.contains(organisation) {
+            return Ok(false);
+        }
+        let organisation = organisation.to_owned();
+        on_sqlite!(self, |w| w.has_foreign_ends_of(&organisation))
     }
 
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<()> {
