@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -41,7 +42,8 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArg,
     },
-    /// Copy a whole graph from one store into another, empty one, in one transaction.
+    /// Copy a whole graph, with the API tokens and the audit trail, from one store into another
+    /// that holds no node; the graph in one transaction.
     Copy {
         /// The store to copy from (sqlite://PATH, neo4j://HOST:PORT, bolt://HOST:PORT).
         #[arg(long, env = "PVGRAPH_COPY_FROM")]
@@ -305,7 +307,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Copy { from, to, neo4j }) => {
             let options = neo4j.options();
             let copied = copy(&open(&from, &options).await?, &open(&to, &options).await?).await?;
-            eprintln!("copied {} nodes and {} relationships from {from} to {to}", copied.nodes, copied.relationships);
+            eprintln!(
+                "copied {} nodes, {} relationships, {} API tokens and {} audit entries from {from} to {to}",
+                copied.nodes, copied.relationships, copied.tokens, copied.audit_entries
+            );
             Ok(())
         }
         Some(Command::Import { file, store }) => {
@@ -384,17 +389,44 @@ async fn open(location: &StoreLocation, neo4j: &Neo4jOptions) -> anyhow::Result<
 pub struct Copied {
     pub nodes: usize,
     pub relationships: usize,
+    pub tokens: usize,
+    pub audit_entries: usize,
 }
 
-/// Copies every node and relationship of `from` into `to`, which must be empty,
-/// in one change set: organisations first, then the other nodes, then the
-/// relationships, so that each finds what it needs. All of it, or nothing.
+/// How many audit entries a copy reads and writes at a time.
+const AUDIT_PAGE: usize = 1_000;
+
+/// Copies everything `from` holds into `to`, which must hold no node.
+///
+/// Who may come in and what was changed by whom go first: the API tokens (revoked ones too, so
+/// that a revoked token stays refused), then each organisation's audit trail, a page at a time.
+/// Each is written over any with its id, so a copy that stopped there can simply run again.
+/// Then every node and relationship, in one change set: organisations first, then the other
+/// nodes, then the relationships, so that each finds what it needs. All of the graph, or none.
 pub async fn copy(from: &store::Store, to: &store::Store) -> anyhow::Result<Copied> {
     if !to.is_empty().await? {
         anyhow::bail!("the target store ({}) already holds nodes; copy only into an empty store", to.backend());
     }
+    let tokens = from.tokens().await?;
+    to.restore_access(&tokens, &[]).await.context("the copy of the API tokens failed")?;
+    let mut audit_entries = 0;
+    for organisation in from.audit_organisations().await? {
+        let mut after = None;
+        loop {
+            let query = store::AuditQuery { organisation: organisation.clone(), after, limit: AUDIT_PAGE };
+            let page = from.audit_log(&query).await?;
+            to.restore_access(&[], &page)
+                .await
+                .with_context(|| format!("the copy of the audit trail of {organisation} failed"))?;
+            audit_entries += page.len();
+            match page.last() {
+                Some(last) if page.len() == AUDIT_PAGE => after = Some(store::Position::of_audit(last)),
+                _ => break,
+            }
+        }
+    }
     let (mut nodes, edges) = from.dump().await?;
-    let copied = Copied { nodes: nodes.len(), relationships: edges.len() };
+    let copied = Copied { nodes: nodes.len(), relationships: edges.len(), tokens: tokens.len(), audit_entries };
     nodes.sort_by_key(|n| n.kind() != NodeKind::Organisation);
     let changes: Vec<Change> =
         nodes.into_iter().map(Change::Create).chain(edges.into_iter().map(Change::Link)).collect();

@@ -20,8 +20,8 @@ use pvgraph::domain::{
     RelationshipKind, Role, SeedFile,
 };
 use pvgraph::store::{
-    self, Direction, FieldTest, ListQuery, Neo4jOptions, NodeFilter, OrderField, PathRequest, Position, SearchRequest,
-    Store, StoreLocation, TraceDirection, TraceRequest,
+    self, ApiToken, AuditEntry, AuditQuery, Direction, FieldTest, ListQuery, Neo4jOptions, NodeFilter, OrderField,
+    PathRequest, Position, SearchRequest, Store, StoreLocation, TraceDirection, TraceRequest,
 };
 use serde_json::{Value, json};
 
@@ -1253,24 +1253,55 @@ mod checks {
         let dir = tempfile::tempdir().unwrap();
         let origin = sqlite_store(&dir, "origin.db").await;
         load_fixed_seed(&origin).await;
-        // Something awkward too, and an update so that updatedAt differs from createdAt.
+        // Something awkward too, and an update so that updatedAt differs from createdAt, made by a
+        // member: an entry of the audit trail.
+        let editor = Actor {
+            caller: Caller::Member(Member { organisation: "kc".into(), role: Role::Editor, subject: "token:a".into() }),
+            operation: "awkward".into(),
+            partners: Vec::new(),
+        };
         origin
-            .apply(vec![
-                Change::Create(node(
-                    json!({"id": "kc:value:awkward", "title": "Awk \"ward\" `x` 🦀", "tags": ["a\\b"]}),
-                )),
-                Change::Update {
-                    id: id("kc:principle:take-the-right-risks"),
-                    patch: patch(json!({"rationale": "it's \"fine\""})),
-                },
-            ])
+            .apply_as(
+                vec![
+                    Change::Create(node(
+                        json!({"id": "kc:value:awkward", "title": "Awk \"ward\" `x` 🦀", "tags": ["a\\b"]}),
+                    )),
+                    Change::Update {
+                        id: id("kc:principle:take-the-right-risks"),
+                        patch: patch(json!({"rationale": "it's \"fine\""})),
+                    },
+                ],
+                Some(&editor),
+            )
             .await
             .map_err(|f| f.error)
             .unwrap();
+        // Tokens, one revoked, and a trail longer than the copy's page of another organisation.
+        let token = |id: &str, revoked: Option<DateTime<Utc>>| ApiToken {
+            id: id.into(),
+            hash: format!("hash-of-{id}"),
+            organisation: "kc".into(),
+            role: Role::Admin,
+            created_at: fixed_now(),
+            revoked_at: revoked,
+        };
+        let tokens = [token("a", None), token("b", Some(fixed_now() + chrono::Duration::days(1)))];
+        let trail: Vec<AuditEntry> = (0..1_001)
+            .map(|i| AuditEntry {
+                id: format!("entry-{i:04}"),
+                at: fixed_now() - chrono::Duration::minutes(i),
+                organisation: "acme".into(),
+                role: Role::Editor,
+                subject: "jwt:someone".into(),
+                operation: "createValue".into(),
+                changes: json!([{ "created": { "id": format!("acme:value:{i}") } }]),
+            })
+            .collect();
+        origin.restore_access(&tokens, &trail).await.unwrap();
         let started = Instant::now();
         let copied = pvgraph::cli::copy(&origin, store).await.expect("the copy into the store works");
         eprintln!("{}: copied {copied:?} in {:?}", store.backend(), started.elapsed());
-        assert_eq!((copied.nodes, copied.relationships), (75, 232));
+        assert_eq!((copied.nodes, copied.relationships, copied.tokens, copied.audit_entries), (75, 232, 2, 1_002));
         let back = sqlite_store(&dir, "back.db").await;
         pvgraph::cli::copy(store, &back).await.expect("the copy back works");
         let (want_nodes, want_edges) = origin.dump().await.unwrap();
@@ -1278,6 +1309,21 @@ mod checks {
             assert_eq!(sorted_nodes(&dump.0), sorted_nodes(&want_nodes));
             assert_eq!(sorted_edges(&dump.1), sorted_edges(&want_edges));
         }
+        let whole = |organisation: &str| AuditQuery { organisation: organisation.into(), after: None, limit: 5_000 };
+        for copy in [store, &back] {
+            assert_eq!(copy.tokens().await.unwrap(), origin.tokens().await.unwrap());
+            assert_eq!(copy.audit_organisations().await.unwrap(), ["acme", "kc"]);
+            for organisation in ["acme", "kc"] {
+                assert_eq!(
+                    copy.audit_log(&whole(organisation)).await.unwrap(),
+                    origin.audit_log(&whole(organisation)).await.unwrap()
+                );
+            }
+        }
+        // Access written again over itself (a copy run again) leaves one of each.
+        store.restore_access(&tokens, &trail[..10]).await.unwrap();
+        assert_eq!(store.tokens().await.unwrap().len(), 2);
+        assert_eq!(store.audit_count("acme").await.unwrap(), 1_001);
         // A store that holds nodes is refused as a target, and left as it was.
         let error = pvgraph::cli::copy(&origin, store).await.expect_err("a non-empty target is refused");
         assert!(error.to_string().contains("already holds nodes"), "{error}");

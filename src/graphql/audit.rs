@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Caller, Error, Role, timestamp};
+use crate::domain::{Caller, Error, Role};
 use crate::store::{AuditEntry, AuditQuery, Position, Store};
 
 use super::error::{bad_input, to_gql};
@@ -100,7 +100,8 @@ impl AuditTotals {
 }
 
 fn encode(entry: &AuditEntry) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::json!([timestamp(entry.at), entry.id]).to_string())
+    let Position { key, id } = Position::of_audit(entry);
+    URL_SAFE_NO_PAD.encode(serde_json::json!([key, id]).to_string())
 }
 
 fn decode(cursor: &str) -> Result<Position> {

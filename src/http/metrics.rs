@@ -236,6 +236,14 @@ impl GraphStore for TimedStore {
         self.metrics.time("audit_log", self.inner.audit_log(query)).await
     }
 
+    async fn audit_organisations(&self) -> Result<Vec<String>> {
+        self.metrics.time("audit_organisations", self.inner.audit_organisations()).await
+    }
+
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        self.metrics.time("restore_access", self.inner.restore_access(tokens, entries)).await
+    }
+
     async fn audit_count(&self, organisation: &str) -> Result<u64> {
         self.metrics.time("audit_count", self.inner.audit_count(organisation)).await
     }

@@ -431,6 +431,14 @@ impl GraphStore for Federated {
         self.inner.audit_log(query).await
     }
 
+    async fn audit_organisations(&self) -> Result<Vec<String>> {
+        self.inner.audit_organisations().await
+    }
+
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        self.inner.restore_access(tokens, entries).await
+    }
+
     async fn audit_count(&self, organisation: &str) -> Result<u64> {
         self.inner.audit_count(organisation).await
     }

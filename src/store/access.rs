@@ -36,6 +36,13 @@ pub struct AuditEntry {
     pub changes: serde_json::Value,
 }
 
+impl Position {
+    /// An audit entry's place in its trail, for the page after it.
+    pub fn of_audit(entry: &AuditEntry) -> Position {
+        Position { key: crate::domain::timestamp(entry.at), id: entry.id.clone() }
+    }
+}
+
 /// A page of one organisation's audit trail, newest first.
 #[derive(Clone, Debug)]
 pub struct AuditQuery {

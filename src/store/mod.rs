@@ -226,6 +226,14 @@ pub trait GraphStore: Send + Sync + 'static {
     /// How many audit entries an organisation has.
     async fn audit_count(&self, organisation: &str) -> Result<u64>;
 
+    /// The organisations that have an audit trail here, in order.
+    async fn audit_organisations(&self) -> Result<Vec<String>>;
+
+    /// Writes API tokens and audit entries as another store holds them (a copy), in one
+    /// transaction. A token or an entry whose id is here already is overwritten, so that a copy
+    /// that stopped half-way can run again.
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()>;
+
     /// Applies a change set that arrives in batches, in one transaction: all of
     /// it, or none of it. What each change did is not kept, so a change set of
     /// millions need not fit in memory; the answer is how many were applied.

@@ -103,6 +103,16 @@ impl GraphStore for Counting {
         self.inner.audit_count(organisation).await
     }
 
+    async fn audit_organisations(&self) -> Result<Vec<String>> {
+        self.note("audit_organisations", 0);
+        self.inner.audit_organisations().await
+    }
+
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        self.note("restore_access", 0);
+        self.inner.restore_access(tokens, entries).await
+    }
+
     async fn is_empty(&self) -> Result<bool> {
         self.note("is_empty", 0);
         self.inner.is_empty().await

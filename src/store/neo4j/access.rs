@@ -34,16 +34,38 @@ fn role(text: &str) -> Result<Role> {
 }
 
 pub(super) fn save_token_query(token: &ApiToken) -> Query {
+    neo4rs::query("CREATE (t:ApiToken) SET t = $token").param("token", token_properties(token))
+}
+
+/// The properties a token is stored with (no `revokedAt` while it stands).
+fn token_properties(token: &ApiToken) -> BoltType {
+    let mut map = HashMap::from([
+        ("id", BoltType::from(token.id.as_str())),
+        ("hash", token.hash.as_str().into()),
+        ("organisation", token.organisation.as_str().into()),
+        ("role", token.role.as_str().into()),
+        ("createdAt", timestamp(token.created_at).into()),
+    ]);
+    if let Some(at) = token.revoked_at {
+        map.insert("revokedAt", timestamp(at).into());
+    }
+    map.into()
+}
+
+/// Writes tokens and audit entries copied from another store, each over any with its id, in
+/// one statement.
+pub(super) fn restore_query(tokens: &[ApiToken], entries: &[AuditEntry]) -> Query {
     neo4rs::query(
-        "CREATE (:ApiToken {id: $id, hash: $hash, organisation: $organisation, role: $role,
-                            createdAt: $createdAt, revokedAt: $revokedAt})",
+        "CALL () { UNWIND $tokens AS t MERGE (token:ApiToken {id: t.id}) SET token = t }
+         CALL () { UNWIND $entries AS e MERGE (entry:AuditEntry {id: e.id}) SET entry = e }
+         RETURN true AS done",
     )
-    .param("id", token.id.as_str())
-    .param("hash", token.hash.as_str())
-    .param("organisation", token.organisation.as_str())
-    .param("role", token.role.as_str())
-    .param("createdAt", timestamp(token.created_at))
-    .param("revokedAt", token.revoked_at.map(timestamp))
+    .param("tokens", tokens.iter().map(token_properties).collect::<Vec<_>>())
+    .param("entries", entries.iter().map(audit_properties).collect::<Vec<_>>())
+}
+
+pub(super) fn audit_organisations_query() -> Query {
+    neo4rs::query("MATCH (a:AuditEntry) RETURN DISTINCT a.organisation AS organisation ORDER BY organisation")
 }
 
 pub(super) fn revoke_token_query(id: &str, at: DateTime<Utc>) -> Query {

@@ -449,6 +449,15 @@ impl GraphStore for Neo4jStore {
         Ok(count as u64)
     }
 
+    async fn audit_organisations(&self) -> Result<Vec<String>> {
+        let rows = self.rows(access::audit_organisations_query()).await?;
+        rows.iter().map(|row| row.get("organisation").map_err(read::corrupt)).collect()
+    }
+
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        self.rows(access::restore_query(tokens, entries)).await.map(|_| ())
+    }
+
     async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
         self.to_the_end(move |store| async move {
             write::import(&store.graph, store.patience, &store.writes, batches, now()).await

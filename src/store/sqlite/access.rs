@@ -34,8 +34,13 @@ fn token_from_row(row: &Row<'_>) -> Result<ApiToken> {
 }
 
 pub(super) fn save_token(conn: &Connection, token: &ApiToken) -> Result<()> {
+    write_token(conn, "INSERT", token)
+}
+
+/// Writes a token with `verb`: `INSERT`, or `INSERT OR REPLACE` for a copy.
+fn write_token(conn: &Connection, verb: &str, token: &ApiToken) -> Result<()> {
     conn.execute(
-        &format!("INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        &format!("{verb} INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
         params![
             token.id,
             token.hash,
@@ -78,12 +83,42 @@ pub(super) fn token_by_hash(conn: &Connection, hash: &str) -> Result<Option<ApiT
 }
 
 pub(super) fn record_audit(conn: &Connection, entry: &AuditEntry) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached(
-            "INSERT INTO audit_log (id, at, organisation, role, subject, operation, changes)
+    write_audit(
+        conn,
+        "INSERT INTO audit_log (id, at, organisation, role, subject, operation, changes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        entry,
+    )
+}
+
+/// Writes tokens and audit entries copied from another store in one transaction, each over any
+/// with its id.
+pub(super) fn restore(conn: &mut Connection, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)?;
+    for token in tokens {
+        write_token(&tx, "INSERT OR REPLACE", token)?;
+    }
+    for entry in entries {
+        write_audit(
+            &tx,
+            "INSERT OR REPLACE INTO audit_log (id, at, organisation, role, subject, operation, changes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(db)?;
+            entry,
+        )?;
+    }
+    tx.commit().map_err(db)
+}
+
+pub(super) fn audit_organisations(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT DISTINCT organisation FROM audit_log ORDER BY organisation").map_err(db)?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db)
+}
+
+/// Writes an audit entry with `sql`, which names its seven columns in order.
+fn write_audit(conn: &Connection, sql: &str, entry: &AuditEntry) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
     stmt.execute(params![
         entry.id,
         timestamp(entry.at),

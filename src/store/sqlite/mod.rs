@@ -232,6 +232,15 @@ impl GraphStore for SqliteStore {
         self.read(move |c| access::audit_count(c, &organisation)).await
     }
 
+    async fn audit_organisations(&self) -> Result<Vec<String>> {
+        self.read(|c| access::audit_organisations(c)).await
+    }
+
+    async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        let (tokens, entries) = (tokens.to_vec(), entries.to_vec());
+        self.write(move |c| access::restore(c, &tokens, &entries)).await
+    }
+
     async fn import(&self, batches: super::ChangeBatches) -> Result<usize, Failed> {
         let writer = self.writer.clone();
         let outcome = tokio::task::spawn_blocking(move || {
