@@ -1472,6 +1472,10 @@ mod checks {
         let paths = store.paths(&request("t:value:v")).await.unwrap();
         assert_eq!(paths.paths.len(), 1, "{:?}", paths.paths);
         assert!(paths.nodes.iter().all(|n| n.organisation() == "t"));
+        // A member's walk asks which far ends it may see; a foreign end is none of them, and
+        // the paths through this store's own nodes are the same.
+        let member = PathRequest { audience: Audience::Member("t".into()), ..request("t:value:v") };
+        assert_eq!(store.paths(&member).await.unwrap().paths, paths.paths);
         let abroad = store.paths(&request("nw:value:w")).await;
         assert!(matches!(abroad, Err(Error::NotFound(_))), "{abroad:?}");
     }

@@ -16,6 +16,24 @@ const RESERVED_ORGANISATIONS: &[&str] = &["prov", "xsd", "xsi", "rdf", "rdfs", "
 const MAX_ORG_SLUG: usize = 32;
 const MAX_SLUG: usize = 80;
 
+/// What each byte may be in a stored id (`NodeId::stored`): a letter of a slug (lower-case
+/// letters, digits, hyphens), a colon, or neither.
+const STORED_ID_BYTES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' => LETTER,
+            b':' => COLON,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+const LETTER: u8 = 1;
+const COLON: u8 = 2;
+
 /// A parsed, valid node id. Its text is shared: ids are copied into every set, map and
 /// relationship a walk keeps, and a copy only counts a reference. The kind and the
 /// organisation's length follow from the text, so the text alone compares and hashes.
@@ -78,13 +96,27 @@ impl NodeId {
     /// rules.
     pub fn stored(text: &str) -> Result<NodeId> {
         let shape = || Error::invalid("id", format!("`{}` is not a stored node id", clip(text)));
-        let letters = text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b':');
-        if !letters {
+        // One pass over the bytes checks the letters and finds the first two colons, which
+        // end the organisation and the kind's segment.
+        let mut colons = [0usize; 2];
+        let mut found = 0;
+        for (at, &b) in text.as_bytes().iter().enumerate() {
+            match STORED_ID_BYTES[b as usize] {
+                LETTER => {}
+                COLON => {
+                    if found < 2 {
+                        colons[found] = at;
+                    }
+                    found += 1;
+                }
+                _ => return Err(shape()),
+            }
+        }
+        if found < 2 {
             return Err(shape());
         }
-        let org_len = text.find(':').ok_or_else(shape)?;
-        let rest = &text[org_len + 1..];
-        let kind = rest.find(':').and_then(|end| NodeKind::from_segment(&rest[..end])).ok_or_else(shape)?;
+        let [org_len, kind_end] = colons;
+        let kind = NodeKind::from_segment(&text[org_len + 1..kind_end]).ok_or_else(shape)?;
         Ok(NodeId { text: text.into(), kind, org_len })
     }
 
@@ -253,7 +285,8 @@ mod tests {
         for kind in NodeKind::ALL {
             assert_eq!(NodeKind::from_segment(kind.segment()), Some(*kind));
         }
-        for shapeless in ["", "kc", "kc:principle", "kc:policy:x", ":x:y", "kc:value:\"x\"", "KC:value:x"] {
+        let shapeless = ["", "kc", "kc:principle", "kc:policy:x", ":x:y", "kc:value:\"x\"", "KC:value:x", "kc:value:é"];
+        for shapeless in shapeless.into_iter().chain(["kc::value:x", "kc:value", "kc:value:x y", "kc:value:x\0"]) {
             assert!(NodeId::stored(shapeless).is_err(), "{shapeless} was read");
         }
     }

@@ -3,7 +3,7 @@
 //! 2·d lookups whatever its size; cycles never loop because a node is visited
 //! once; caps on depth, nodes and work say when they cut a result short.
 
-use foldhash::{HashMap, HashSet, HashSetExt as _};
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 
 use chrono::NaiveDate;
 
@@ -17,6 +17,10 @@ pub const MAX_DEPTH: u32 = 10;
 pub const MAX_TRACE_NODES: usize = 5_000;
 /// How many partial paths a path search may extend before it stops.
 const MAX_PATH_WORK: usize = 200_000;
+/// How many ids a walk's sets and maps hold before they first grow: a typical trace or path
+/// search reaches some dozens of nodes, and a set grown from empty rehashes five or six times
+/// on the way.
+const FIRST_CAPACITY: usize = 64;
 
 /// Which way a trace follows relationships.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
@@ -69,6 +73,18 @@ pub trait Neighbours: Send {
     /// a backend may answer from only what visibility needs.
     async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
         Ok(self.nodes(ids).await?.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect())
+    }
+
+    /// The relationships of these ids that way whose far end is a node the audience may see,
+    /// when the backend reads them in one lookup (`None`: it has no cheaper way than `edges`
+    /// and then `seen`, which the walk then asks for itself). The near ends are taken as seen.
+    async fn edges_seen(
+        &mut self,
+        _ids: &[NodeId],
+        _direction: Direction,
+        _audience: &Audience,
+    ) -> Result<Option<Vec<Edge>>> {
+        Ok(None)
     }
 }
 
@@ -201,9 +217,11 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
             request.as_of.unwrap_or_default()
         )));
     }
-    let mut depth_of: HashMap<NodeId, u32> = HashMap::from_iter([(start.id.clone(), 0)]);
-    let mut result = Trace { nodes: vec![(start.clone(), 0)], ..Trace::default() };
-    let mut seen_edges: HashSet<EdgeKey> = HashSet::new();
+    let mut depth_of: HashMap<NodeId, u32> = HashMap::with_capacity(FIRST_CAPACITY);
+    depth_of.insert(start.id.clone(), 0);
+    let parents = HashMap::with_capacity(FIRST_CAPACITY);
+    let mut result = Trace { nodes: vec![(start.clone(), 0)], parents, ..Trace::default() };
+    let mut seen_edges: HashSet<EdgeKey> = HashSet::with_capacity(FIRST_CAPACITY);
     let mut frontier = vec![start.id.clone()];
     for depth in 1..=request.max_depth {
         if frontier.is_empty() {
@@ -383,7 +401,11 @@ const UNREACHED: u32 = u32::MAX;
 /// w (no further than L - i - 1 from the target), and found the step from its end. A side that
 /// ran out of frontier expanded everything it can reach, so it found every step of every path.
 async fn meet(store: &mut dyn Neighbours, request: &PathRequest) -> Result<Known> {
-    let mut known = Known::default();
+    let mut known = Known {
+        index: HashMap::with_capacity(FIRST_CAPACITY),
+        taken: HashSet::with_capacity(FIRST_CAPACITY),
+        ..Known::default()
+    };
     known.number(&request.from);
     known.number(&request.to);
     let mut sides =
@@ -423,7 +445,9 @@ struct Side {
 impl Side {
     fn new(end: &NodeId, direction: TraceDirection, forward: bool) -> Side {
         let steps = if forward { direction.steps() } else { direction.reversed().steps() };
-        Side { steps, forward, reached: HashSet::from_iter([end.clone()]), frontier: vec![end.clone()], levels: 0 }
+        let mut reached = HashSet::with_capacity(FIRST_CAPACITY);
+        reached.insert(end.clone());
+        Side { steps, forward, reached, frontier: vec![end.clone()], levels: 0 }
     }
 
     /// Expands the frontier by one level, stepping only into nodes the audience may see.
@@ -434,15 +458,27 @@ impl Side {
         seen: &mut HashMap<NodeId, bool>,
         known: &mut Known,
     ) -> Result<()> {
+        let everyone = request.audience == Audience::Everything;
+        // Whether the far ends found are still to be checked against the audience.
+        let mut unchecked = false;
         let mut found: Vec<(Edge, Direction)> = Vec::new();
         for &step in self.steps {
-            for edge in store.edges(&self.frontier, step).await? {
-                if visible_edge(&edge, &request.via, None) {
-                    found.push((edge, step));
+            let edges = match everyone {
+                true => None,
+                false => store.edges_seen(&self.frontier, step, &request.audience).await?,
+            };
+            let edges = match edges {
+                Some(edges) => edges,
+                None => {
+                    unchecked |= !everyone;
+                    store.edges(&self.frontier, step).await?
                 }
-            }
+            };
+            found.extend(
+                edges.into_iter().filter(|edge| visible_edge(edge, &request.via, None)).map(|edge| (edge, step)),
+            );
         }
-        if request.audience != Audience::Everything {
+        if unchecked {
             let mut fresh: Vec<NodeId> = found
                 .iter()
                 .map(|(edge, step)| far_end(edge, *step))
@@ -497,13 +533,13 @@ struct Known {
 
 impl Known {
     fn number(&mut self, id: &NodeId) -> usize {
-        if let Some(&n) = self.index.get(id) {
-            return n;
+        let fresh = self.ids.len();
+        let n = *self.index.entry(id.clone()).or_insert(fresh);
+        if n == fresh {
+            self.ids.push(id.clone());
+            self.next.push(Vec::new());
         }
-        self.ids.push(id.clone());
-        self.next.push(Vec::new());
-        self.index.insert(id.clone(), self.ids.len() - 1);
-        self.ids.len() - 1
+        n
     }
 
     /// Notes that a path may step from `here` to `there` along `edge`.

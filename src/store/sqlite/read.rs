@@ -135,6 +135,14 @@ fn near_end(direction: Direction) -> &'static str {
     }
 }
 
+/// The column of `edges` holding the far end of a lookup that way.
+fn far_column(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Out => "dst",
+        Direction::In => "src",
+    }
+}
+
 /// A statement's text for each direction (`Out`, then `In`), written once.
 type ByDirection = LazyLock<[String; 2]>;
 
@@ -484,6 +492,36 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         let found = collect(self.0, &sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
         Ok(found.into_iter().collect())
     }
+
+    async fn edges_seen(
+        &mut self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<Option<Vec<Edge>>> {
+        if ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let (sql, params) = far_seen_edges_statement(&id_list(ids), direction, audience);
+        collect(self.0, &sql, &params, edge_from_row).map(Some)
+    }
+}
+
+/// The relationships of `edges` of the ids that way whose far end an audience may see, in one
+/// statement: each relationship found seeks its far end, instead of a second statement asking
+/// which of the far ends may be seen. Those with a foreign end are not among them, as `seen`
+/// finds no foreign node.
+fn far_seen_edges_statement(ids: &str, direction: Direction, audience: &Audience) -> (String, Vec<Sql>) {
+    let mut params = vec![Sql::Text(ids.to_owned())];
+    let far = audience_condition(audience, "n.", &mut params);
+    let sql = format!(
+        "SELECT e.src, e.kind, e.dst, e.assertion, e.props
+         FROM json_each(?1) AS j CROSS JOIN edges e ON e.{} = j.value
+         CROSS JOIN nodes n ON n.id = e.{}{far}",
+        near_end(direction),
+        far_column(direction)
+    );
+    (sql, params)
 }
 
 /// Which of the ids are nodes an audience may see: only the ids, from the columns visibility
@@ -731,6 +769,8 @@ mod tests {
             for audience in [Audience::Everything, Audience::Public, Audience::Member("o".into())] {
                 let (sql, params) = visible_edges_statement(&ids, direction, &audience);
                 out.push((format!("visible {direction:?} {audience:?}"), sql, params));
+                let (sql, params) = far_seen_edges_statement(&ids, direction, &audience);
+                out.push((format!("far seen {direction:?} {audience:?}"), sql, params));
             }
         }
         for audience in [Audience::Everything, Audience::Public, Audience::Member("o".into())] {
