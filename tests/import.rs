@@ -389,13 +389,12 @@ const CONTENT: &[&str] = &[
 ];
 
 /// An import into an empty store writes in bulk (rules answered from memory,
-/// rows written on a thread of their own, indexes built from whole tables, those
-/// of the nodes when the first relationship comes); `apply` writes the same
-/// change set record by record with every index kept up to date. The two files
-/// hold the very same rows, full-text index and schema, also when the change set
-/// updates, unlinks, deletes, creates a node among the relationships (after the
-/// nodes' indexes were built) and reaches a foreign node, which the bulk writer
-/// must ask SQLite about in order.
+/// rows written on a thread of their own, indexes built from whole tables);
+/// `apply` writes the same change set record by record with every index kept
+/// up to date. The two files hold the very same rows, full-text index and schema,
+/// also when the change set updates, unlinks, deletes, creates a node among the
+/// relationships and reaches a foreign node, which the bulk writer must ask
+/// SQLite about in order.
 #[tokio::test]
 async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     let dir = temp_dir();
@@ -441,10 +440,10 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     assert_eq!(check, vec![vec![rusqlite::types::Value::Text("ok".into())]]);
 }
 
-/// A file of nodes alone: the indexes and full-text index of the nodes are then
-/// built at the end, and are the same as those `apply` keeps up to date.
+/// A file of nodes alone: the indexes and full-text index the bulk import builds
+/// at the end are the same as those `apply` keeps up to date.
 #[tokio::test]
-async fn a_bulk_import_of_nodes_alone_builds_their_indexes_at_the_end() {
+async fn a_bulk_import_of_nodes_alone_builds_their_indexes() {
     let dir = temp_dir();
     let file: Value = serde_json::from_str(&generated(ORGANISATIONS / 3)).unwrap();
     let mut changes = changes_of(&file);

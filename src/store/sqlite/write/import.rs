@@ -5,9 +5,8 @@
 //! derives from its tables (secondary indexes, the full-text index) is set
 //! aside and built from the whole tables instead of row by row, with a
 //! rollback journal rather than the write-ahead log. `RUST_LOG=pvgraph=debug`
-//! times each phase (`import_rows`, within it `import_derived_from_nodes`,
-//! then `import_foreign_key_check`, `import_full_text`, `import_indexes`,
-//! `commit`).
+//! times each phase (`import_rows`, `import_foreign_key_check`,
+//! `import_full_text`, `import_indexes`, `commit`).
 
 use std::sync::mpsc::sync_channel;
 
@@ -19,10 +18,8 @@ use super::{SqliteWriter, db, in_transaction, rows};
 use crate::domain::{Error, Result};
 use crate::store::{ChangeBatches, ChangeSet, Failed, next_batch};
 
-/// How many batches of rows the rules may run ahead of the writer's thread: room
-/// for the relationships parsed and checked while that thread builds what derives
-/// from the nodes (about 130,000 rows, some 50 MB at most).
-const ROWS_AHEAD: usize = 128;
+/// How many batches of rows the rules may run ahead of the writer's thread.
+const ROWS_AHEAD: usize = 8;
 
 /// Applies a change set that arrives in batches, in one transaction.
 ///
@@ -139,20 +136,13 @@ fn record_by_record(
 }
 
 /// Applies the batches into an empty store, inside its open transaction: the
-/// rules run here, the rows are written on a second thread meanwhile. What the
-/// store derives from the nodes (their indexes, the full-text index) is built
-/// on that second thread as soon as the first relationship comes, while the
-/// parser and the rules go on with the relationships on the other core; what
-/// it derives from the relationships is built at the end.
+/// rules run here, the rows are written on a second thread meanwhile.
 fn in_bulk(tx: &mut Connection, batches: ChangeBatches, now: DateTime<Utc>) -> Result<usize, Failed> {
     let set_aside = derived::set_aside(tx).map_err(|error| Failed { index: 0, error })?;
-    let (of_nodes, of_edges): (Vec<_>, Vec<_>) = set_aside.into_iter().partition(derived::Object::of_nodes);
-    let (applied, nodes_done) = tracing::debug_span!("import_rows").in_scope(|| {
+    let (applied, ()) = tracing::debug_span!("import_rows").in_scope(|| {
         std::thread::scope(|scope| {
             let (jobs, received) = sync_channel(ROWS_AHEAD);
-            let conn = &mut *tx;
-            let of_nodes = &of_nodes;
-            let writer = scope.spawn(move || rows::write(conn, received, |conn| derived::rebuild(conn, of_nodes)));
+            let writer = scope.spawn(|| rows::write(tx, received));
             let ruled = apply_in_bulk(Loader::new(jobs), batches, now);
             let written = writer.join().unwrap_or_else(|_| {
                 Err(Failed { index: 0, error: Error::internal(anyhow::anyhow!("the import's writer panicked")) })
@@ -162,11 +152,7 @@ fn in_bulk(tx: &mut Connection, batches: ChangeBatches, now: DateTime<Utc>) -> R
     })?;
     let at_end = |error: Error| Failed { index: applied.saturating_sub(1), error };
     tracing::debug_span!("import_foreign_key_check").in_scope(|| check_foreign_keys(tx)).map_err(at_end)?;
-    if !nodes_done {
-        // No relationship came.
-        derived::rebuild(tx, &of_nodes).map_err(at_end)?;
-    }
-    derived::rebuild(tx, &of_edges).map_err(at_end)?;
+    derived::rebuild(tx, &set_aside).map_err(at_end)?;
     Ok(applied)
 }
 
@@ -220,17 +206,8 @@ mod derived {
     /// An index, or a trigger that fills the full-text index, set aside.
     pub(super) struct Object {
         kind: String,
-        /// The table it derives from.
-        table: String,
         /// The statement that makes it again.
         sql: String,
-    }
-
-    impl Object {
-        /// Whether it derives from the nodes (their indexes, the full-text index) rather than the relationships.
-        pub(super) fn of_nodes(&self) -> bool {
-            self.table == "nodes"
-        }
     }
 
     /// Drops the secondary indexes and the triggers that fill the full-text
@@ -239,22 +216,22 @@ mod derived {
     pub(super) fn set_aside(tx: &Connection) -> Result<Vec<Object>> {
         let mut stmt = tx
             .prepare(
-                "SELECT type, name, sql, tbl_name FROM sqlite_schema
+                "SELECT type, name, sql FROM sqlite_schema
                  WHERE sql IS NOT NULL AND tbl_name IN ('nodes', 'edges')
                    AND (type = 'index' OR (type = 'trigger' AND name LIKE 'node_words_%'))
                  ORDER BY type, name",
             )
             .map_err(db)?;
         let found = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(db)?
-            .collect::<rusqlite::Result<Vec<(String, String, String, String)>>>()
+            .collect::<rusqlite::Result<Vec<(String, String, String)>>>()
             .map_err(db)?;
         let mut set_aside = Vec::with_capacity(found.len());
-        for (kind, name, sql, table) in found {
+        for (kind, name, sql) in found {
             // Names come from the schema, never from input.
             tx.execute_batch(&format!("DROP {} \"{}\"", kind.to_uppercase(), name.replace('"', "\"\""))).map_err(db)?;
-            set_aside.push(Object { kind, table, sql });
+            set_aside.push(Object { kind, sql });
         }
         Ok(set_aside)
     }

@@ -143,20 +143,14 @@ impl Statements<'_> {
 }
 
 /// Writes the jobs' rows until the sender hangs up, stopping at the first row
-/// SQLite refuses. Before the first relationship's row it runs `before_edges`
-/// (which builds what derives from the nodes); whether it ran is the answer.
-pub(super) fn write(
-    conn: &mut Connection,
-    jobs: Receiver<Job>,
-    before_edges: impl FnOnce(&Connection) -> Result<()>,
-) -> Result<bool, Failed> {
+/// SQLite refuses.
+pub(super) fn write(conn: &mut Connection, jobs: Receiver<Job>) -> Result<(), Failed> {
     let mut last = 0;
-    let mut before_edges = Some(before_edges);
     loop {
         let asked = {
             let mut statements = Statements::prepare(conn).map_err(|error| Failed { index: last, error })?;
             loop {
-                let Ok(job) = jobs.recv() else { return Ok(before_edges.is_none()) };
+                let Ok(job) = jobs.recv() else { return Ok(()) };
                 let rows = match job {
                     Job::Rows(rows) => rows,
                     Job::Ask(work) => break work,
@@ -165,10 +159,6 @@ pub(super) fn write(
                     let (index, written) = match &row {
                         Row::Node(index, node) => (*index, node.write(&mut statements.node)),
                         Row::Edge(index, edge) => {
-                            if let Some(build) = before_edges.take() {
-                                let _span = tracing::debug_span!("import_derived_from_nodes").entered();
-                                build(conn).map_err(|error| Failed { index: *index, error })?;
-                            }
                             let stmt = match edge.foreign {
                                 None => &mut statements.edge,
                                 Some(_) => &mut statements.foreign_edge,
