@@ -392,8 +392,9 @@ const CONTENT: &[&str] = &[
 /// rows written on a thread of their own, indexes built from whole tables);
 /// `apply` writes the same change set record by record with every index kept
 /// up to date. The two files hold the very same rows, full-text index and schema,
-/// also when the change set updates, unlinks, deletes and reaches a foreign
-/// node, which the bulk writer must ask SQLite about in order.
+/// also when the change set updates, unlinks, deletes, creates a node among the
+/// relationships and reaches a foreign node, which the bulk writer must ask
+/// SQLite about in order.
 #[tokio::test]
 async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     let dir = temp_dir();
@@ -409,6 +410,10 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
         first_link + pvgraph::seed::BATCH + 100,
         Change::Update { id: id("org2:learning:learning-1"), patch: patch("Renamed late") },
     );
+    let late = json!({"id": "org3:learning:late", "title": "Learnt among the relationships", "statement": "late",
+                      "kind": "MINDSET", "capturedOn": "2024-03-01"});
+    let late = Node::from_record(late.as_object().unwrap().clone(), pvgraph::domain::now()).unwrap();
+    changes.insert(first_link + pvgraph::seed::BATCH + 200, Change::Create(late));
     let Change::Link(linked) = changes[first_link + 10].clone() else { panic!("a relationship") };
     let foreign = EdgeRecord::from_json(json!({ "kind": "UPHOLDS", "from": "org3:principle:principle-0",
                                                  "to": "zz:value:elsewhere" }))
@@ -421,18 +426,7 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
         Change::Link(linked),
     ]);
 
-    let bulk_db = dir.path().join("bulk.db");
-    import_into_new(&bulk_db, &changes).await;
-    let single_db = dir.path().join("single.db");
-    let single = open(&single_db).await;
-    assert_eq!(single.apply(changes.clone()).await.unwrap().len(), changes.len());
-    drop(single);
-
-    for sql in CONTENT {
-        let (written, applied) = (rows(&bulk_db, sql), rows(&single_db, sql));
-        assert!(!written.is_empty(), "{sql}: the test needs rows");
-        assert!(written == applied, "{sql}: the bulk import wrote other rows than the change set");
-    }
+    let (bulk_db, _) = same_in_bulk_as_record_by_record(dir.path(), "all", &changes).await;
     let deleted = rows(
         &bulk_db,
         "SELECT count(*) FROM edges WHERE src = 'org4:experiment:experiment-0' OR dst = 'org4:experiment:experiment-0'",
@@ -444,6 +438,43 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     );
     let check = rows(&bulk_db, "PRAGMA integrity_check");
     assert_eq!(check, vec![vec![rusqlite::types::Value::Text("ok".into())]]);
+}
+
+/// A file of nodes alone: the indexes and full-text index the bulk import builds
+/// at the end are the same as those `apply` keeps up to date.
+#[tokio::test]
+async fn a_bulk_import_of_nodes_alone_builds_their_indexes() {
+    let dir = temp_dir();
+    let file: Value = serde_json::from_str(&generated(ORGANISATIONS / 3)).unwrap();
+    let mut changes = changes_of(&file);
+    changes.retain(|change| matches!(change, Change::Create(_)));
+    let (bulk_db, _) = same_in_bulk_as_record_by_record(dir.path(), "nodes", &changes).await;
+    assert_eq!(rows(&bulk_db, "SELECT count(*) FROM edges"), vec![vec![rusqlite::types::Value::Integer(0)]]);
+}
+
+/// Writes `changes` into two new stores named after `name`, by import (in bulk)
+/// and by `apply` (record by record), checks that they hold the same content,
+/// and returns both files.
+async fn same_in_bulk_as_record_by_record(
+    dir: &Path,
+    name: &str,
+    changes: &[Change],
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bulk_db = dir.join(format!("{name}-bulk.db"));
+    import_into_new(&bulk_db, changes).await;
+    let single_db = dir.join(format!("{name}-single.db"));
+    let single = open(&single_db).await;
+    assert_eq!(single.apply(changes.to_vec()).await.unwrap().len(), changes.len());
+    drop(single);
+    for sql in CONTENT {
+        let (written, applied) = (rows(&bulk_db, sql), rows(&single_db, sql));
+        let of_relationships = sql.contains("FROM edges") || sql.contains("FROM foreign_edges");
+        if name != "nodes" || !of_relationships {
+            assert!(!written.is_empty(), "{sql}: the test needs rows");
+        }
+        assert!(written == applied, "{sql}: the bulk import wrote other rows than the change set");
+    }
+    (bulk_db, single_db)
 }
 
 /// Counts of what a store holds, and its journal mode.
