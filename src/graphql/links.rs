@@ -28,6 +28,9 @@ pub enum LinkDirection {
 
 /// All the relationships of one node one way, from the request's loader.
 pub(super) async fn edges_of(ctx: &Context<'_>, id: &NodeId, direction: Direction) -> Result<Arc<Linked>> {
+    if let Some(read) = loaders(ctx).read_with_node(id, direction) {
+        return Ok(read);
+    }
     let loaded = loaders(ctx).edges(direction).load_one(id.clone()).await.map_err(|e| (*e).clone())?;
     Ok(loaded.unwrap_or_default())
 }

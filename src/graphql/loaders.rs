@@ -53,22 +53,27 @@ impl Loader<NodeId> for EdgeLoader {
 
     async fn load(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Arc<Linked>>, Self::Error> {
         let (edges, ends) = self.0.edges_and_ends(ids, self.1).await.map_err(|e| Arc::new(to_gql(e)))?;
-        let ends: HashMap<NodeId, Arc<Node>> = ends.into_iter().map(|n| (n.id.clone(), Arc::new(n))).collect();
-        let mut by_node: HashMap<NodeId, Linked> = ids.iter().map(|id| (id.clone(), Linked::default())).collect();
-        for edge in edges {
-            let (near, far) = match self.1 {
-                Direction::Out => (&edge.from, &edge.to),
-                Direction::In => (&edge.to, &edge.from),
-            };
-            if let Some(linked) = by_node.get_mut(near) {
-                if let Some(node) = ends.get(far) {
-                    linked.ends.insert(far.clone(), node.clone());
-                }
-                linked.edges.push(edge);
-            }
-        }
-        Ok(by_node.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+        Ok(linked(ids, self.1, edges, ends))
     }
+}
+
+/// The relationships of each of `ids` that way, with the far ends read with them.
+fn linked(ids: &[NodeId], direction: Direction, edges: Vec<Edge>, ends: Vec<Node>) -> HashMap<NodeId, Arc<Linked>> {
+    let ends: HashMap<NodeId, Arc<Node>> = ends.into_iter().map(|n| (n.id.clone(), Arc::new(n))).collect();
+    let mut by_node: HashMap<NodeId, Linked> = ids.iter().map(|id| (id.clone(), Linked::default())).collect();
+    for edge in edges {
+        let (near, far) = match direction {
+            Direction::Out => (&edge.from, &edge.to),
+            Direction::In => (&edge.to, &edge.from),
+        };
+        if let Some(linked) = by_node.get_mut(near) {
+            if let Some(node) = ends.get(far) {
+                linked.ends.insert(far.clone(), node.clone());
+            }
+            linked.edges.push(edge);
+        }
+    }
+    by_node.into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
 }
 
 /// How long a loader waits for more keys before it asks the store: not at all,
@@ -240,6 +245,9 @@ pub struct Loaders {
     pub nodes: DataLoader<NodeLoader>,
     pub outgoing: DataLoader<EdgeLoader>,
     pub incoming: DataLoader<EdgeLoader>,
+    /// Relationships read with their node (`Loaders::node_with_edges`), by node and direction:
+    /// the edge loaders are not asked for these.
+    read_with_node: Mutex<HashMap<(NodeId, Direction), Arc<Linked>>>,
 }
 
 impl Loaders {
@@ -251,7 +259,34 @@ impl Loaders {
             outgoing: DataLoader::new(EdgeLoader(store.clone(), Direction::Out), batching.spawner())
                 .delay(LOADER_DELAY),
             incoming: DataLoader::new(EdgeLoader(store.clone(), Direction::In), batching.spawner()).delay(LOADER_DELAY),
+            read_with_node: Mutex::default(),
         }
+    }
+
+    /// Reads one node together with its relationships `directions` and their far ends, where the
+    /// store does that for less than a node lookup and an edge lookup (Neo4j: one statement, not
+    /// two), and keeps the relationships for `read_with_node`; `None` where it does not.
+    pub async fn node_with_edges(
+        &self,
+        id: &NodeId,
+        directions: &[Direction],
+    ) -> async_graphql::Result<Option<Option<Arc<Node>>>> {
+        let store = &self.nodes.loader().0;
+        let Some(read) = store.node_with_edges(id, directions).await.map_err(to_gql)? else {
+            return Ok(None);
+        };
+        let mut kept = self.read_with_node.lock().unwrap_or_else(PoisonError::into_inner);
+        for (direction, edges, ends) in read.edges {
+            for (id, linked) in linked(std::slice::from_ref(id), direction, edges, ends) {
+                kept.insert((id, direction), linked);
+            }
+        }
+        Ok(Some(read.node.map(Arc::new)))
+    }
+
+    /// The relationships of a node that way read with the node, if they were.
+    pub fn read_with_node(&self, id: &NodeId, direction: Direction) -> Option<Arc<Linked>> {
+        self.read_with_node.lock().unwrap_or_else(PoisonError::into_inner).get(&(id.clone(), direction)).cloned()
     }
 
     pub fn edges(&self, direction: Direction) -> &DataLoader<EdgeLoader> {

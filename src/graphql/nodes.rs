@@ -75,6 +75,50 @@ pub(super) fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
 }
 
+/// The fields of node types that list a node's neighbours one way (`related!`): a query that
+/// selects any of them on `node(id)` has the node read with its relationships that way (see
+/// `Loaders::node_with_edges`). A field left out here is still answered, by its loader.
+const NEIGHBOURS: [(&str, Direction); 11] = [
+    ("upholds", Direction::Out),
+    ("hinders", Direction::Out),
+    ("guidedBy", Direction::Out),
+    ("addresses", Direction::Out),
+    ("produced", Direction::Out),
+    ("upheldBy", Direction::In),
+    ("hinderedBy", Direction::In),
+    ("guides", Direction::In),
+    ("addressedBy", Direction::In),
+    ("producedBy", Direction::In),
+    ("citedBy", Direction::In),
+];
+
+/// The ways a selection on a node lists its neighbours (`NEIGHBOURS`), each once.
+pub(super) fn neighbour_directions(selection: &async_graphql::Lookahead<'_>) -> Vec<Direction> {
+    let mut directions = Vec::new();
+    for (field, direction) in NEIGHBOURS {
+        if !directions.contains(&direction) && selection.field(field).exists() {
+            directions.push(direction);
+        }
+    }
+    directions
+}
+
+/// Loads one node by id, with its relationships the ways `directions` when the store reads them
+/// together for less (the request's loaders then answer them from what it read), else through
+/// the request's loader.
+pub(super) async fn load_node_with(
+    ctx: &Context<'_>,
+    id: &NodeId,
+    directions: &[Direction],
+) -> Result<Option<Arc<Node>>> {
+    if !directions.is_empty()
+        && let Some(node) = loaders(ctx).node_with_edges(id, directions).await?
+    {
+        return Ok(node);
+    }
+    load_node(ctx, id).await
+}
+
 /// Loads one node by id through the request's loader.
 pub(super) async fn load_node(ctx: &Context<'_>, id: &NodeId) -> Result<Option<Arc<Node>>> {
     loaders(ctx).nodes.load_one(id.clone()).await.map_err(|e| (*e).clone())

@@ -143,7 +143,7 @@ impl ByIdQuery {
     /// One node by id, or null when there is none.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<NodeInterface>> {
         let id = NodeId::parse(&id).map_err(to_gql)?;
-        let node = load_node(ctx, &id).await?;
+        let node = load_node_with(ctx, &id, &neighbour_directions(&ctx.look_ahead())).await?;
         // A node of a partner that could not be asked is an error, not a node that is not there.
         if node.is_none()
             && let Some(error) = super::partner::unreachable_node(ctx, &id)

@@ -20,8 +20,8 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, 
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Node, NodeId, NodeKind, Result};
 use crate::graphql::Operation;
 use crate::store::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
-    SearchHit, SearchRequest, Store, Trace, TraceRequest,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
+    Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
 
 use super::AppState;
@@ -210,6 +210,19 @@ impl GraphStore for TimedStore {
         audience: &Audience,
     ) -> Result<(Vec<Edge>, Vec<Node>)> {
         self.metrics.time("edges", self.inner.visible_edges_and_ends(ids, direction, audience)).await
+    }
+
+    async fn node_with_edges(&self, id: &NodeId, directions: &[Direction]) -> Result<Option<NodeWithEdges>> {
+        self.metrics.time("nodes", self.inner.node_with_edges(id, directions)).await
+    }
+
+    async fn visible_node_with_edges(
+        &self,
+        id: &NodeId,
+        directions: &[Direction],
+        audience: &Audience,
+    ) -> Result<Option<NodeWithEdges>> {
+        self.metrics.time("nodes", self.inner.visible_node_with_edges(id, directions, audience)).await
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {

@@ -138,6 +138,16 @@ pub struct ListQuery {
     pub from_end: bool,
 }
 
+/// A node read together with its relationships (see `GraphStore::node_with_edges`).
+#[derive(Clone, Debug, Default)]
+pub struct NodeWithEdges {
+    /// The node, if there is one the caller may see.
+    pub node: Option<Node>,
+    /// For each direction asked, in the order asked: the relationships as `visible_edges_and_ends`
+    /// gives them, and the nodes at their far ends.
+    pub edges: Vec<(Direction, Vec<Edge>, Vec<Node>)>,
+}
+
 /// The persistence port. Every method is one round trip's worth of work.
 #[async_trait]
 pub trait GraphStore: Send + Sync + 'static {
@@ -190,6 +200,26 @@ pub trait GraphStore: Send + Sync + 'static {
         audience: &Audience,
     ) -> Result<(Vec<Edge>, Vec<Node>)> {
         Ok((self.visible_edges(ids, direction, audience).await?, Vec::new()))
+    }
+
+    /// One node and its relationships the given ways, with their far ends, as `nodes` and
+    /// `edges_and_ends` give them to a caller's view, when the backend reads them together for
+    /// less than the two calls; `None` where it does not (the caller then makes the two calls).
+    /// Only a caller's view (`Visible`) reads them; this default does not.
+    async fn node_with_edges(&self, _id: &NodeId, _directions: &[Direction]) -> Result<Option<NodeWithEdges>> {
+        Ok(None)
+    }
+
+    /// What `node_with_edges` reads for an audience: the node if it may see it, and the
+    /// relationships the ways asked as `visible_edges_and_ends` gives them. This default reads
+    /// nothing (`None`).
+    async fn visible_node_with_edges(
+        &self,
+        _id: &NodeId,
+        _directions: &[Direction],
+        _audience: &Audience,
+    ) -> Result<Option<NodeWithEdges>> {
+        Ok(None)
     }
 
     /// The relationships this instance holds between these nodes and nodes it does not hold

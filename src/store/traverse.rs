@@ -16,7 +16,7 @@ pub const MAX_DEPTH: u32 = 10;
 /// How many nodes a trace returns at most by default (`--max-trace-nodes`).
 pub const MAX_TRACE_NODES: usize = 5_000;
 /// How many partial paths a path search may extend before it stops.
-const MAX_PATH_WORK: usize = 200_000;
+pub(crate) const MAX_PATH_WORK: usize = 200_000;
 /// How many ids a walk's sets and maps hold before they first grow: a typical trace or path
 /// search reaches some dozens of nodes, and a set grown from empty rehashes five or six times
 /// on the way.

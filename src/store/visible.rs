@@ -12,8 +12,8 @@ use foldhash::HashSet;
 use async_trait::async_trait;
 
 use super::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
-    SearchHit, SearchRequest, Store, Trace, TraceRequest,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
+    Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
 use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result};
 
@@ -71,6 +71,14 @@ impl GraphStore for Visible {
 
     async fn edges_and_ends(&self, ids: &[NodeId], direction: Direction) -> Result<(Vec<Edge>, Vec<Node>)> {
         self.inner.visible_edges_and_ends(ids, direction, &self.audience).await
+    }
+
+    async fn node_with_edges(&self, id: &NodeId, directions: &[Direction]) -> Result<Option<NodeWithEdges>> {
+        let mut read = self.inner.visible_node_with_edges(id, directions, &self.audience).await?;
+        if let Some(read) = &mut read {
+            read.node = read.node.take().filter(|n| self.audience.sees_node(n));
+        }
+        Ok(read)
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {

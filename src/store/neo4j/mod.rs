@@ -75,6 +75,10 @@
 //! to `Neo4jOptions::walk_ahead` nodes, so a depth-4 trace is two round trips
 //! rather than one or two per level. That statement is the one whose text holds
 //! a number, the expansion's depth, which Cypher takes from no parameter.
+//! A path search is first tried whole in one statement (`paths.rs`): Neo4j
+//! enumerates the walks out of the start, up to a bound that keeps the answer
+//! exactly the walk's, and returns the simple paths to the target with their
+//! nodes; past the bound the walk answers.
 //!
 //! Full-text search uses the `node_words` full-text index
 //! (`db.index.fulltext.queryNodes`) with Lucene's score; the user's words become
@@ -88,6 +92,7 @@
 //! come within `connect_timeout`, so raise it for very large copies.
 
 mod access;
+mod paths;
 mod read;
 mod search;
 mod walk;
@@ -106,8 +111,8 @@ use async_trait::async_trait;
 use neo4rs::{ConfigBuilder, Graph, Query};
 
 use super::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
-    SearchHit, SearchRequest, Trace, TraceRequest, traverse,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
+    Paths, SearchHit, SearchRequest, Trace, TraceRequest, traverse,
 };
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
@@ -403,6 +408,16 @@ impl GraphStore for Neo4jStore {
         Ok((read::edges(&rows)?, read::nodes(&rows)?))
     }
 
+    async fn visible_node_with_edges(
+        &self,
+        id: &NodeId,
+        directions: &[Direction],
+        audience: &Audience,
+    ) -> Result<Option<NodeWithEdges>> {
+        let rows = self.rows(read::node_with_edges_query(id, directions, audience)).await?;
+        read::node_with_edges(&rows, directions).map(Some)
+    }
+
     async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -495,9 +510,20 @@ impl GraphStore for Neo4jStore {
         // statement; a ball deeper than its side walks is read for nothing (Q4 read twice the
         // rows it used when the start's ball held all `max_depth` levels).
         let back = if request.max_depth < 2 { 0 } else { (request.max_depth / 3).max(1) };
-        let mut walker = Walker::new(self, request.direction, &request.via, Keep::Visibility)
-            .ahead(&request.from, request.direction, request.max_depth - back)
-            .ahead(&request.to, request.direction.reversed(), back);
+        let mut walker = Walker::new(self, request.direction, &request.via, Keep::Visibility);
+        // First the search whole in one statement, unless too many walks leave the start.
+        let over = paths::bound(request, self.walk_ahead);
+        if over > 0 {
+            match paths::answer(&self.rows(paths::query(request, over)).await?, request, over)? {
+                paths::Searched::Found(found) => return Ok(found),
+                paths::Searched::Wide(ends) => walker = walker.knowing(ends),
+            }
+        }
+        let mut walker = walker.ahead(&request.from, request.direction, request.max_depth - back).ahead(
+            &request.to,
+            request.direction.reversed(),
+            back,
+        );
         traverse::paths(&mut walker, request).await
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::domain::{Audience, Details, Edge, Embedding, Error, Node, NodeId, NodeKind, RelationshipKind, Result};
-use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
+use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, NodeWithEdges, OrderField};
 
 /// The map projection a node is read back from (`n{…}`).
 pub(super) const NODE_MAP: &str =
@@ -173,6 +173,81 @@ pub(super) fn edges_query(
          RETURN {EDGE_MAP} AS edge{node}"
     );
     params.into_query(&text).param("ids", id_list(ids))
+}
+
+/// One node the audience may see (`node`), and for each of `directions` its relationships that
+/// way to nodes the audience may see, each with its far end (`out`, `in`: lists of `edge` and
+/// `node`; null for a direction not asked). No row when there is no such node.
+pub(super) fn node_with_edges_query(id: &NodeId, directions: &[Direction], audience: &Audience) -> Query {
+    let mut params = Params::default();
+    let near = audience_condition(audience, "a", &mut params).map_or(String::new(), |c| format!(" WHERE {c}"));
+    let far = audience_condition(audience, "b", &mut params).map_or(String::new(), |c| format!(" WHERE {c}"));
+    let list = |direction: Direction| {
+        if !directions.contains(&direction) {
+            return "null".to_owned();
+        }
+        let pattern = match direction {
+            Direction::Out => "(a)-[r]->(b:Node)",
+            Direction::In => "(b:Node)-[r]->(a)",
+        };
+        let edge = match direction {
+            Direction::Out => "{src: a.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}",
+            Direction::In => "{src: b.id, kind: type(r), dst: a.id, assertion: r.assertion, props: r.props}",
+        };
+        format!("[{pattern}{far} | {{edge: {edge}, node: b{NODE_MAP}}}]")
+    };
+    let text = format!(
+        "MATCH (a:Node {{id: $id}}){near}
+         RETURN a{NODE_MAP} AS node, {} AS out, {} AS in",
+        list(Direction::Out),
+        list(Direction::In)
+    );
+    params.into_query(&text).param("id", id.as_str())
+}
+
+/// A relationship with its far end, as `node_with_edges_query` lists them.
+#[derive(Deserialize)]
+struct LinkRow {
+    edge: EdgeRow,
+    node: NodeRow,
+}
+
+/// The row of `node_with_edges_query`.
+#[derive(Deserialize)]
+struct NodeWithEdgesRow {
+    node: NodeRow,
+    out: Option<Vec<LinkRow>>,
+    #[serde(rename = "in")]
+    into: Option<Vec<LinkRow>>,
+}
+
+/// The node and its relationships of `node_with_edges_query`'s rows, each direction's in the
+/// order of `edges_query` (by type, then far end).
+pub(super) fn node_with_edges(rows: &[Row], directions: &[Direction]) -> Result<NodeWithEdges> {
+    let Some(row) = rows.first() else {
+        return Ok(NodeWithEdges {
+            node: None,
+            edges: directions.iter().map(|&d| (d, Vec::new(), Vec::new())).collect(),
+        });
+    };
+    let row: NodeWithEdgesRow = row.to().map_err(|e| corrupt(format!("a node with its relationships: {e}")))?;
+    let mut read = NodeWithEdges { node: Some(row.node.into_node()?), edges: Vec::new() };
+    let (mut out, mut into) = (row.out, row.into);
+    for &direction in directions {
+        let list = match direction {
+            Direction::Out => out.take(),
+            Direction::In => into.take(),
+        };
+        let mut links = list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|link| Ok((link.edge.into_edge()?, link.node.into_node()?)))
+            .collect::<Result<Vec<(Edge, Node)>>>()?;
+        links.sort_by(|(a, x), (b, y)| (a.kind.as_str(), &x.id).cmp(&(b.kind.as_str(), &y.id)));
+        let (edges, ends) = links.into_iter().unzip();
+        read.edges.push((direction, edges, ends));
+    }
+    Ok(read)
 }
 
 /// Query parameters, named `$p0`, `$p1`, … in the order they are added.

@@ -20,7 +20,8 @@
 //! Where the walk starts is known before its first lookup ([`Walker::ahead`]),
 //! so the statement that reads the walk's ends gathers the first balls too: a
 //! trace is one statement, a path search two (the ends with a ball from each,
-//! then the nodes of the paths).
+//! then the nodes of the paths) when it is too wide to be answered whole in
+//! one statement (`paths.rs`).
 //!
 //! The walk still decides everything (what it may see, via, asOf, caps): the
 //! ball ignores audiences and dates, so it holds at least what the walk will
@@ -137,6 +138,14 @@ impl<'s> Walker<'s> {
         if levels > 0 {
             let spread = if self.both { None } else { spread(direction) };
             self.first.push(Ahead { ids: vec![from.clone()], spread, depth: levels - 1 });
+        }
+        self
+    }
+
+    /// Starts the walk knowing these nodes whole.
+    pub(super) fn knowing(mut self, nodes: Vec<Node>) -> Self {
+        for node in nodes {
+            self.nodes.insert(node.id.clone(), Known::Whole(Box::new(node)));
         }
         self
     }
