@@ -22,14 +22,10 @@
 
 use serde::Deserialize;
 
-use super::read::{self, EdgeRow, NODE_MAP, NodeRow, Params, audience_condition};
+use super::read::{self, EdgeRow, NODE_MAP, NodeRow, Params, STEP_MAP, audience_condition};
 use crate::domain::{Edge, Error, Node, NodeId, Result};
 use crate::store::traverse::{MAX_PATH_WORK, TraceDirection};
 use crate::store::{PathRequest, Paths};
-
-/// A relationship `r` of a path, as `EdgeRow` reads it.
-const STEP_MAP: &str =
-    "{src: startNode(r).id, kind: type(r), dst: endNode(r).id, assertion: r.assertion, props: r.props}";
 
 /// What the statement found.
 pub(super) enum Searched {

@@ -17,6 +17,10 @@ pub(super) const NODE_MAP: &str =
 /// The map projection of a relationship `r` from `a` to `b`.
 pub(super) const EDGE_MAP: &str = "{src: a.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}";
 
+/// The map projection of a relationship `r` read from its own ends, whichever way it was matched.
+pub(super) const STEP_MAP: &str =
+    "{src: startNode(r).id, kind: type(r), dst: endNode(r).id, assertion: r.assertion, props: r.props}";
+
 pub(super) fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::internal(anyhow::anyhow!("a stored Neo4j value cannot be read: {what}"))
 }
@@ -190,11 +194,7 @@ pub(super) fn node_with_edges_query(id: &NodeId, directions: &[Direction], audie
             Direction::Out => "(a)-[r]->(b:Node)",
             Direction::In => "(b:Node)-[r]->(a)",
         };
-        let edge = match direction {
-            Direction::Out => "{src: a.id, kind: type(r), dst: b.id, assertion: r.assertion, props: r.props}",
-            Direction::In => "{src: b.id, kind: type(r), dst: a.id, assertion: r.assertion, props: r.props}",
-        };
-        format!("[{pattern}{far} | {{edge: {edge}, node: b{NODE_MAP}}}]")
+        format!("[{pattern}{far} | {{edge: r{STEP_MAP}, node: b{NODE_MAP}}}]")
     };
     let text = format!(
         "MATCH (a:Node {{id: $id}}){near}
