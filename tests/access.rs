@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{Client, Socket, TestServer, claims, sign_hs256, temp_dir, text};
 use futures::SinkExt;
-use pvgraph::auth::{Authenticator, JwtKey, JwtSettings};
+use pvgraph::auth::{Authenticator, JwtKey, JwtSettings, issue_token};
+use pvgraph::domain::Role;
+use pvgraph::store::ApiToken;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
@@ -493,6 +495,65 @@ async fn api_tokens_are_issued_listed_and_revoked_through_the_binary() {
         .await
         .unwrap();
     assert!(!again.status.success());
+}
+
+/// A token the server has confirmed before admits its next request at once, the store asked
+/// alongside (`Authenticator::admit`). Revoked meanwhile, the request is refused and writes nothing.
+#[tokio::test]
+async fn a_known_token_revoked_meanwhile_is_refused_and_writes_nothing() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let issued = issue_token("kc", Role::Editor, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    let editor = server.bearer(&issued.token);
+    for _ in 0..2 {
+        let viewer = editor.data("{ viewer { organisation } }", json!({})).await;
+        assert_eq!(viewer["viewer"]["organisation"], "kc");
+    }
+    assert!(server.store.revoke_token(&issued.stored.id).await.unwrap());
+    let create = "mutation { createValue(input: { organisation: \"kc\", slug: \"after-revocation\", title: \"After\" }) { id } }";
+    for _ in 0..2 {
+        let (status, body) = editor.post(create, json!({})).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["errors"][0]["message"], "the token was revoked", "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+        assert!(body.get("data").is_none(), "nothing of the refused request is sent: {body}");
+    }
+    let read = server.member("kc", "admin").data("{ node(id: \"kc:value:after-revocation\") { id } }", json!({})).await;
+    assert_eq!(read["node"], Value::Null, "the refused change was not written");
+}
+
+/// A token's grant rewritten in the store (as restoring a copy over it can) is taken as it now
+/// stands, even by a request admitted as it was: the change it would have made as the old grant
+/// is not made, and the request is answered as the new one.
+#[tokio::test]
+async fn a_known_token_rewritten_meanwhile_answers_as_it_now_stands() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    server
+        .member("acme", "admin")
+        .data(
+            "mutation { createOrganisation(input: { organisation: \"acme\", title: \"Acme\", purpose: \"Test.\" }) { id } }",
+            json!({}),
+        )
+        .await;
+    let issued = issue_token("kc", Role::Editor, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    let editor = server.bearer(&issued.token);
+    assert_eq!(editor.data("{ viewer { organisation } }", json!({})).await["viewer"]["organisation"], "kc");
+
+    let rewritten = ApiToken { organisation: "acme".into(), ..issued.stored.clone() };
+    server.store.restore_access(&[rewritten], &[]).await.unwrap();
+    let create =
+        "mutation($o: String!) { createValue(input: { organisation: $o, slug: \"rewritten\", title: \"R\" }) { id } }";
+    let refused = editor.gql(create, json!({ "o": "kc" })).await;
+    assert_eq!(outcome(&refused), "FORBIDDEN", "{refused}");
+    let kc = server.member("kc", "admin").data("{ node(id: \"kc:value:rewritten\") { id } }", json!({})).await;
+    assert_eq!(kc["node"], Value::Null, "nothing was written as the old grant");
+
+    assert_eq!(editor.data("{ viewer { organisation } }", json!({})).await["viewer"]["organisation"], "acme");
+    let created = editor.data(create, json!({ "o": "acme" })).await;
+    assert_eq!(created["createValue"]["id"], "acme:value:rewritten");
 }
 
 /// An RSA key pair in PEM made by the openssl command, (private, public).

@@ -174,7 +174,7 @@ impl Target {
         // An admin of King County, so that generated mutations reach the store's own checks.
         let caller = Caller::Member(Member { organisation: "kc".into(), role: Role::Admin, subject: "fuzz".into() });
         let batching = pvgraph::graphql::Batching::default();
-        let request = prepare(request, &self.store, caller, None, &batching);
+        let request = prepare(request, &self.store, caller, None, None, &batching);
         let response = self.runtime.block_on(batching.run(self.schema.execute(request)));
         for error in &response.errors {
             let coded = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());

@@ -78,11 +78,13 @@ pub fn caller_data(store: &Store, caller: Caller) -> async_graphql::Data {
 
 /// Attaches what one request needs (see `caller_data`). With partners, the request's view
 /// reaches into them (`partner::Federated`), and notes what it could not reach in a `Report`.
-/// Its loaders batch every round of a poll when the request runs through `batching`.
+/// Its loaders batch every round of a poll when the request runs through `batching`. With a
+/// `confirmation` (the caller admitted before the store confirmed them), its writes wait for it.
 pub fn prepare(
     request: Request,
     store: &Store,
     caller: Caller,
+    confirmation: Option<crate::auth::Confirmation>,
     partners: Option<&Arc<Partners>>,
     batching: &Batching,
 ) -> Request {
@@ -92,7 +94,7 @@ pub fn prepare(
         Some((partners, report)) => Arc::new(Federated::new(store.clone(), Arc::clone(partners), report.clone())),
         None => store.clone(),
     };
-    let visible: Store = Arc::new(Visible::new(base, caller.clone()));
+    let visible: Store = Arc::new(Visible::new(base, caller.clone()).unconfirmed(confirmation));
     let request = request.data(Loaders::new(&visible, batching)).data(visible).data(caller);
     match partners {
         Some((partners, report)) => request.data(report).data(crate::domain::PartnerOrgs(partners.organisations())),

@@ -7,26 +7,36 @@ use async_graphql::ErrorExtensions as _;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use crate::auth::Authenticator;
+use crate::auth::{Admitted, Authenticator};
 use crate::domain::{Caller, Error};
 
 use super::request_error;
 
 /// The caller of an HTTP request, or the response that refuses it.
 pub async fn caller(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller, Response> {
-    let value = match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(value)) => Some(value),
-        Some(Err(_)) => return Err(refusal(Error::Unauthenticated("the Authorization header is not text".into()))),
-    };
-    auth.caller(value).await.map_err(refusal)
+    async { auth.caller(authorization(headers)?).await }.await.map_err(|error| refusal(&error))
+}
+
+/// The caller of an HTTP request as far as it is known when it arrives (see
+/// `Authenticator::admit`), or the response that refuses it.
+pub async fn admit(auth: &Authenticator, headers: &HeaderMap) -> Result<Admitted, Response> {
+    async { auth.admit(authorization(headers)?).await }.await.map_err(|error| refusal(&error))
+}
+
+/// The `Authorization` header's value, if there is one.
+fn authorization(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    match headers.get(header::AUTHORIZATION).map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(value)) => Ok(Some(value)),
+        Some(Err(_)) => Err(Error::Unauthenticated("the Authorization header is not text".into())),
+    }
 }
 
 /// A refused request: 401 for bad credentials, the store's own answer when it could not be asked.
-pub fn refusal(error: Error) -> Response {
+pub fn refusal(error: &Error) -> Response {
     match error {
         Error::Unauthenticated(message) => {
-            let mut response = request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+            let mut response = request_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.clone());
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             response
         }

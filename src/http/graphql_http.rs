@@ -61,7 +61,7 @@ impl MediaType {
 }
 
 /// A GraphQL request as sent, before persisted queries are resolved: the query may be missing.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RawRequest {
     pub query: Option<String>,
     pub operation_name: Option<String>,
@@ -254,8 +254,8 @@ pub async fn run(
     request: RawRequest,
     via_get: bool,
 ) -> Response {
-    let caller = match super::auth::caller(&state.auth, headers).await {
-        Ok(caller) => caller,
+    let admitted = match super::auth::admit(&state.auth, headers).await {
+        Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
     let query = match state.queries.resolve(&request) {
@@ -281,21 +281,50 @@ pub async fn run(
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let batching = crate::graphql::Batching::default();
-    let request =
-        crate::graphql::prepare(request.into_request(query), &state.store, caller, state.partners.as_ref(), &batching);
     let started = std::time::Instant::now();
     // One still running after `--request-timeout` is dropped (its work is cancelled at the next
     // await) and answered with TIMEOUT.
-    match tokio::time::timeout(state.limits.request_timeout(), batching.run(state.schema.run(request))).await {
-        Ok((response, operation)) => {
+    match tokio::time::timeout(state.limits.request_timeout(), execute(state, request, query, admitted)).await {
+        Ok(Ok((response, operation))) => {
             state.metrics.record_request(&operation, started.elapsed().as_secs_f64(), response.is_err());
             graphql_response(media, response)
         }
+        Ok(Err(refused)) => refused,
         Err(_) => {
             tracing::warn!(limit = state.limits.request_timeout, "a request ran out of time and was cancelled");
             super::limits::timed_out(&state.limits)
         }
+    }
+}
+
+/// Executes a request as its caller. A caller admitted ahead of the store's confirmation is
+/// executed alongside it: the answer waits for it, and is refused if it refuses the caller; a
+/// caller confirmed as someone else (their token's grant was rewritten) is executed again as
+/// that caller. The writes of such a request wait too (`Visible`).
+async fn execute(
+    state: &AppState,
+    request: RawRequest,
+    query: String,
+    admitted: crate::auth::Admitted,
+) -> Result<(async_graphql::Response, crate::graphql::Operation), Response> {
+    let run = |request: RawRequest, query, caller, confirmation| {
+        let batching = crate::graphql::Batching::default();
+        let request = request.into_request(query);
+        let prepared =
+            crate::graphql::prepare(request, &state.store, caller, confirmation, state.partners.as_ref(), &batching);
+        async move { batching.run(state.schema.run(prepared)).await }
+    };
+    let Some(confirmation) = admitted.confirmation else {
+        return Ok(run(request, query, admitted.caller, None).await);
+    };
+    // Needed again only if the caller turns out to be someone else.
+    let again = (request.clone(), query.clone());
+    let (answer, confirmed) =
+        tokio::join!(run(request, query, admitted.caller.clone(), Some(confirmation.clone())), confirmation);
+    match confirmed {
+        Ok(caller) if caller == admitted.caller => Ok(answer),
+        Ok(caller) => Ok(run(again.0, again.1, caller, None).await),
+        Err(error) => Err(super::auth::refusal(&error)),
     }
 }
 

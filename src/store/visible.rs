@@ -15,18 +15,40 @@ use super::{
     ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
     Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
-use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result};
+use crate::auth::Confirmation;
+use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Error, Node, NodeId, NodeKind, Result};
 
 #[derive(Clone)]
 pub struct Visible {
     inner: Store,
     caller: Caller,
     audience: Audience,
+    /// When the caller is not yet confirmed (see `Authenticator::admit`): every write waits for
+    /// it, and is refused unless it confirms this caller.
+    confirmation: Option<Confirmation>,
 }
 
 impl Visible {
     pub fn new(inner: Store, caller: Caller) -> Visible {
-        Visible { audience: caller.audience(), inner, caller }
+        Visible { audience: caller.audience(), inner, caller, confirmation: None }
+    }
+
+    /// A view whose writes wait until the caller is confirmed.
+    pub fn unconfirmed(mut self, confirmation: Option<Confirmation>) -> Visible {
+        self.confirmation = confirmation;
+        self
+    }
+
+    /// Waits for the caller's confirmation, if it has not come yet. Its refusal is the request's
+    /// answer (the HTTP layer sends it in place of whatever the request computed); a caller
+    /// confirmed as someone else makes the request run again as them.
+    async fn confirmed(&self) -> Result<()> {
+        let Some(confirmation) = &self.confirmation else { return Ok(()) };
+        match confirmation.clone().await {
+            Ok(caller) if caller == self.caller => Ok(()),
+            Ok(_) => Err(Error::Unauthenticated("the token's grant changed while the request ran".into())),
+            Err(error) => Err(Error::Unauthenticated(error.to_string())),
+        }
     }
 
     pub fn caller(&self) -> &Caller {
@@ -87,6 +109,7 @@ impl GraphStore for Visible {
         let operation = actor.map_or_else(|| "change".to_owned(), |a| a.operation.clone());
         let partners = actor.map(|a| a.partners.clone()).unwrap_or_default();
         let actor = Actor { caller: self.caller.clone(), operation, partners };
+        self.confirmed().await.map_err(|error| Failed { index: 0, error })?;
         self.inner.apply_as(changes, Some(&actor)).await
     }
 
@@ -143,10 +166,12 @@ impl GraphStore for Visible {
     }
 
     async fn save_token(&self, token: &ApiToken) -> Result<()> {
+        self.confirmed().await?;
         self.inner.save_token(token).await
     }
 
     async fn revoke_token(&self, id: &str) -> Result<bool> {
+        self.confirmed().await?;
         self.inner.revoke_token(id).await
     }
 
@@ -167,6 +192,7 @@ impl GraphStore for Visible {
     }
 
     async fn restore_access(&self, tokens: &[ApiToken], entries: &[AuditEntry]) -> Result<()> {
+        self.confirmed().await?;
         self.inner.restore_access(tokens, entries).await
     }
 
