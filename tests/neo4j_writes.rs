@@ -74,6 +74,7 @@ fn editor() -> Actor {
         caller: Caller::Member(Member { organisation: "t".into(), role: Role::Editor, subject: "token:t1".into() }),
         operation: "recordInfluence".into(),
         partners: Vec::new(),
+        confirmation: None,
     }
 }
 

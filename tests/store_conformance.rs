@@ -12,7 +12,10 @@
 //! starts by wiping the graph.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pvgraph::domain::{
@@ -20,8 +23,8 @@ use pvgraph::domain::{
     RelationshipKind, Role, SeedFile,
 };
 use pvgraph::store::{
-    self, ApiToken, AuditEntry, AuditQuery, Direction, FieldTest, ListQuery, Neo4jOptions, NodeFilter, OrderField,
-    PathRequest, Position, SearchRequest, Store, StoreLocation, TraceDirection, TraceRequest,
+    self, ApiToken, AuditEntry, AuditQuery, Direction, FieldTest, GraphStore, ListQuery, Neo4jOptions, NodeFilter,
+    OrderField, PathRequest, Position, SearchRequest, Store, StoreLocation, TraceDirection, TraceRequest,
 };
 use serde_json::{Value, json};
 
@@ -124,6 +127,7 @@ macro_rules! suite {
             foreign_edges_are_removed_with_their_local_node,
             foreign_edges_obey_the_actor,
             foreign_edges_survive_dump_import_and_copy,
+            writes_wait_for_the_callers_confirmation,
         );)+
     };
 }
@@ -668,6 +672,49 @@ mod checks {
             "systemCondition": "MENTAL_MODELS", "on": on, "strength": "MODERATE", "assertion": assertion,
             "sources": sources, "contribution": "it helped"
         }))
+    }
+
+    /// A caller admitted before the store confirmed them (`Actor::confirmation`) writes nothing
+    /// unless the confirmation names them: through the store itself where it says it
+    /// `confirms_callers`, and through a caller's view (`Visible`) on every store. Both kinds of
+    /// change set are tried: creating and linking (which Neo4j reads before it locks) and an
+    /// update (which takes the lock first).
+    pub async fn writes_wait_for_the_callers_confirmation(store: &Store) {
+        store.apply(small_graph()).await.map_err(|f| f.error).unwrap();
+        let caller = Caller::Member(Member { organisation: "t".into(), role: Role::Editor, subject: "token:c".into() });
+        let someone_else =
+            Caller::Member(Member { organisation: "t".into(), role: Role::Viewer, subject: "token:c".into() });
+        let answer = |outcome: Result<Caller, Error>| {
+            let outcome = outcome.map_err(Arc::new);
+            Some(async move { outcome }.boxed().shared())
+        };
+        let create_and_link = vec![
+            Change::Create(node(json!({"id": "t:value:w", "title": "Waiting", "definition": "later"}))),
+            Change::Link(edge(json!({"kind": "UPHOLDS", "from": "t:principle:p", "to": "t:value:w"}))),
+        ];
+        let update = vec![Change::Update { id: id("t:principle:p"), patch: patch(json!({"title": "Changed"})) }];
+        let before = store.dump().await.unwrap();
+        for changes in [&create_and_link, &update] {
+            for refusal in [Err(Error::Unauthenticated("the token was revoked".into())), Ok(someone_else.clone())] {
+                let confirmation = answer(refusal);
+                let view = store::Visible::new(store.clone(), caller.clone()).unconfirmed(confirmation.clone());
+                let error = view.apply_as(changes.clone(), None).await.unwrap_err().error;
+                assert!(matches!(error, Error::Unauthenticated(_)), "{error:?}");
+                if store.confirms_callers() {
+                    let actor =
+                        Actor { caller: caller.clone(), operation: "test".into(), partners: Vec::new(), confirmation };
+                    let error = store.apply_as(changes.clone(), Some(&actor)).await.unwrap_err().error;
+                    assert!(matches!(error, Error::Unauthenticated(_)), "{error:?}");
+                }
+                assert_eq!(store.dump().await.unwrap(), before, "nothing was written");
+            }
+        }
+        // Confirmed as themselves, they write.
+        let view = store::Visible::new(store.clone(), caller.clone()).unconfirmed(answer(Ok(caller.clone())));
+        view.apply_as(create_and_link, None).await.map_err(|f| f.error).unwrap();
+        view.apply_as(update, None).await.map_err(|f| f.error).unwrap();
+        let changed = store.nodes(&[id("t:principle:p"), id("t:value:w")]).await.unwrap();
+        assert_eq!(changed.iter().map(|n| n.title.as_str()).collect::<Vec<_>>(), ["Changed", "Waiting"]);
     }
 
     pub async fn every_change_kind(store: &Store) {
@@ -1259,6 +1306,7 @@ mod checks {
             caller: Caller::Member(Member { organisation: "kc".into(), role: Role::Editor, subject: "token:a".into() }),
             operation: "awkward".into(),
             partners: Vec::new(),
+            confirmation: None,
         };
         origin
             .apply_as(
@@ -1583,6 +1631,7 @@ mod checks {
             caller: Caller::Member(Member { organisation: "t".into(), role: Role::Editor, subject: "test".into() }),
             operation: "link".into(),
             partners: partners.iter().map(|p| p.to_string()).collect(),
+            confirmation: None,
         };
         let as_member = |change: Change, partners: &'static [&'static str]| async move {
             store.apply_as(vec![change], Some(&member(partners))).await.map_err(|f| f.error)
@@ -1608,6 +1657,7 @@ mod checks {
             caller: Caller::Member(Member { organisation: "u".into(), role: Role::Editor, subject: "u".into() }),
             operation: "link".into(),
             partners: vec!["nw".into()],
+            confirmation: None,
         };
         let error = store.apply_as(vec![Change::Link(upholds_abroad())], Some(&outsider)).await.unwrap_err().error;
         assert!(matches!(error, Error::Forbidden(_)), "{error:?}");

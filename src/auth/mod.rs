@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
 
+pub use crate::domain::Confirmation;
 use crate::domain::{Caller, Error, Member, Result};
 use crate::store::Store;
 
@@ -58,10 +58,6 @@ struct ApiTokens {
 
 /// How many confirmed API tokens `Authenticator` remembers; past that it starts again.
 const KNOWN_TOKENS: usize = 4_096;
-
-/// The store's answer about the API token a request was admitted on: the caller the token names
-/// now, or why it is refused. Cloned freely; the lookup runs once.
-pub type Confirmation = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
 
 /// A request's caller as far as it is known when the request arrives.
 pub struct Admitted {

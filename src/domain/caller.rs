@@ -2,7 +2,11 @@
 //! role, and which nodes each may see. The rules of visibility live here once;
 //! the stores turn `Audience` into their own query conditions.
 
-use super::{Node, Visibility};
+use std::sync::Arc;
+
+use futures::future::{BoxFuture, Shared};
+
+use super::{Error, Node, Result, Visibility};
 
 /// What a member of an organisation may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,6 +114,26 @@ pub struct Actor {
     /// partners this instance is configured with. A missing node of any other
     /// organisation is not found, as it always was.
     pub partners: Vec<String>,
+    /// When `caller` was admitted before the store confirmed them: a store that
+    /// says it `confirms_callers` writes nothing before `confirmed` passes.
+    pub confirmation: Option<Confirmation>,
+}
+
+/// The store's word, still to come, on the credentials a request was admitted
+/// with: the caller they name now, or why they are refused (see
+/// `auth::Authenticator::admit`). Cloned freely; it is worked out once.
+pub type Confirmation = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
+
+/// Waits for a caller's confirmation, if one is to come, and refuses unless it
+/// names that caller. A caller confirmed as someone else (their token's grant
+/// was rewritten) is refused here; the request then runs again as them.
+pub async fn confirmed(confirmation: Option<&Confirmation>, caller: &Caller) -> Result<()> {
+    let Some(confirmation) = confirmation else { return Ok(()) };
+    match confirmation.clone().await {
+        Ok(confirmed) if &confirmed == caller => Ok(()),
+        Ok(_) => Err(Error::Unauthenticated("the token's grant changed while the request ran".into())),
+        Err(error) => Err(Error::Unauthenticated(error.to_string())),
+    }
 }
 
 /// The organisations this instance is configured to federate with (their

@@ -40,6 +40,7 @@ async fn apply(ctx: &Context<'_>, changes: Vec<Change>) -> Result<Vec<Applied>> 
         caller: ctx.data_unchecked::<Caller>().clone(),
         operation: ctx.field().name().to_owned(),
         partners: ctx.data_opt::<crate::domain::PartnerOrgs>().map(|p| p.0.clone()).unwrap_or_default(),
+        confirmation: None,
     };
     let applied = store.apply_as(changes, Some(&actor)).await.map_err(|failed| to_gql(failed.error))?;
     let everything = &ctx.data_unchecked::<super::Unfiltered>().0;

@@ -171,6 +171,10 @@ impl GraphStore for TimedStore {
         self.inner.backend()
     }
 
+    fn confirms_callers(&self) -> bool {
+        self.inner.confirms_callers()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.metrics.time("ping", self.inner.ping()).await
     }

@@ -369,6 +369,10 @@ impl GraphStore for Federated {
         self.inner.backend()
     }
 
+    fn confirms_callers(&self) -> bool {
+        self.inner.confirms_callers()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }

@@ -154,6 +154,13 @@ pub trait GraphStore: Send + Sync + 'static {
     /// A short name of the backend, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
 
+    /// Whether `apply_as` honours `Actor::confirmation`, writing nothing before it passes. A
+    /// store that says no is handed only change sets whose caller is already confirmed; a
+    /// wrapper says what the store it wraps says.
+    fn confirms_callers(&self) -> bool {
+        false
+    }
+
     /// Succeeds when the store answers.
     async fn ping(&self) -> Result<()>;
 

@@ -16,7 +16,7 @@ use super::{
     Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
 use crate::auth::Confirmation;
-use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Error, Node, NodeId, NodeKind, Result};
+use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result, confirmed};
 
 #[derive(Clone)]
 pub struct Visible {
@@ -43,12 +43,7 @@ impl Visible {
     /// answer (the HTTP layer sends it in place of whatever the request computed); a caller
     /// confirmed as someone else makes the request run again as them.
     async fn confirmed(&self) -> Result<()> {
-        let Some(confirmation) = &self.confirmation else { return Ok(()) };
-        match confirmation.clone().await {
-            Ok(caller) if caller == self.caller => Ok(()),
-            Ok(_) => Err(Error::Unauthenticated("the token's grant changed while the request ran".into())),
-            Err(error) => Err(Error::Unauthenticated(error.to_string())),
-        }
+        confirmed(self.confirmation.as_ref(), &self.caller).await
     }
 
     pub fn caller(&self) -> &Caller {
@@ -108,8 +103,16 @@ impl GraphStore for Visible {
         // partners are taken.
         let operation = actor.map_or_else(|| "change".to_owned(), |a| a.operation.clone());
         let partners = actor.map(|a| a.partners.clone()).unwrap_or_default();
-        let actor = Actor { caller: self.caller.clone(), operation, partners };
-        self.confirmed().await.map_err(|error| Failed { index: 0, error })?;
+        // A store that confirms callers itself waits only before its first write, after what it
+        // reads first; any other is handed the change set once the caller is confirmed.
+        let confirmation = match self.inner.confirms_callers() {
+            true => self.confirmation.clone(),
+            false => {
+                self.confirmed().await.map_err(|error| Failed { index: 0, error })?;
+                None
+            }
+        };
+        let actor = Actor { caller: self.caller.clone(), operation, partners, confirmation };
         self.inner.apply_as(changes, Some(&actor)).await
     }
 

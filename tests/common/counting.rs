@@ -38,6 +38,10 @@ impl GraphStore for Counting {
         self.inner.backend()
     }
 
+    fn confirms_callers(&self) -> bool {
+        self.inner.confirms_callers()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.note("ping", 0);
         self.inner.ping().await

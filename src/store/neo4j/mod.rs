@@ -349,6 +349,10 @@ impl GraphStore for Neo4jStore {
         "neo4j"
     }
 
+    fn confirms_callers(&self) -> bool {
+        true
+    }
+
     async fn ping(&self) -> Result<()> {
         let rows = self.rows(neo4rs::query("RETURN 1 AS one")).await?;
         match rows.first().map(|r| r.get::<i64>("one")) {

@@ -29,6 +29,10 @@
 //! something changed, and the change set runs again. So it is two statements
 //! without BEGIN or COMMIT, the lock held by the last alone.
 //!
+//! A change set whose caller the store has still to confirm (`Actor::confirmation`,
+//! a request admitted on an API token seen before) waits for that before its first
+//! statement that locks or writes; a change set read first so reads alongside it.
+//!
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
 //! so that nothing that reads local nodes sees it; a stub lives as long as it
@@ -76,6 +80,7 @@ pub(super) async fn apply(
             }
         }
     }
+    confirm(actor).await?;
     let last = changes.len().saturating_sub(1);
     let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
     let outcome = match writer.prepare(&changes).await {
@@ -138,6 +143,9 @@ async fn read_first(
         Ok(_) => changes.len().saturating_sub(1),
         Err(failed) => failed.index,
     };
+    // What was read and decided so far ran alongside the caller's confirmation; the statement
+    // that writes waits for it.
+    confirm(actor).await?;
     let at_last = |error: Error| Failed { index: last, error };
     let writes = match outcome {
         Ok(_) => writer.queued().map_err(at_last)?,
@@ -148,6 +156,15 @@ async fn read_first(
         true => Attempt::Changed,
         false => Attempt::Ended(outcome),
     })
+}
+
+/// Waits for the actor's confirmation, if one is to come (`Actor::confirmation`): nothing is
+/// written, and no lock taken, before it passes.
+async fn confirm(actor: Option<&Actor>) -> Result<(), Failed> {
+    let Some(actor) = actor else { return Ok(()) };
+    crate::domain::confirmed(actor.confirmation.as_ref(), &actor.caller)
+        .await
+        .map_err(|error| Failed { index: 0, error })
 }
 
 /// Runs one statement of a change set in a transaction of its own and reads every row.
