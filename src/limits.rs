@@ -21,7 +21,8 @@ pub struct Limits {
     /// The largest `maxDepth` a trace, path search or provenance may ask for.
     #[arg(long, env = "PVGRAPH_MAX_TRACE_DEPTH", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub max_trace_depth: u32,
-    /// How many nodes one trace reaches at most; a trace cut short says so in `truncation`.
+    /// How many nodes one trace shows at most (nodes hidden from the caller take no room, and a
+    /// trace passes over as many at most); a trace cut short says so in `truncation`.
     #[arg(long, env = "PVGRAPH_MAX_TRACE_NODES", default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_trace_nodes: u32,
     /// The largest page a list gives (`first`/`last` of connections, `first` of search and paths).

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestServer, temp_dir};
+use common::{TestServer, temp_dir, text};
 use pvgraph::limits::Limits;
 use reqwest::StatusCode;
 use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
@@ -123,6 +123,50 @@ async fn trace_depth_and_size_follow_the_configured_limits() {
     assert!(trace["truncation"].to_string().contains("4 nodes"), "{data:#}");
     // The default depth of a path search (6) gives way to a lower limit rather than failing.
     server.data("{ paths(from: \"kc:learning:right-risk-review-makes-risk-discussable\", to: \"kc:principle:take-the-right-risks\") { length } }", json!({})).await;
+}
+
+/// The node cap counts the nodes a caller is shown: `hidden`'s PRIVATE principles come first
+/// among those upholding the hub, and a caller who may not see them still gets the cap's worth.
+#[tokio::test]
+async fn the_trace_node_cap_counts_only_nodes_the_caller_sees() {
+    let dir = temp_dir();
+    let server =
+        TestServer::limited(&dir.path().join("pvgraph.db"), false, Limits { max_trace_nodes: 3, ..Limits::default() })
+            .await;
+    let principle =
+        |id: &str, visibility: &str| json!({"id": id, "title": id, "statement": id, "visibility": visibility});
+    let mut nodes = vec![
+        json!({"id": "hidden:organisation:hidden", "title": "Hidden", "purpose": "Serve."}),
+        json!({"id": "shown:organisation:shown", "title": "Shown", "purpose": "Serve."}),
+        json!({"id": "shown:value:hub", "title": "Hub"}),
+    ];
+    let mut relationships = Vec::new();
+    let ids =
+        ["hidden:principle:a", "hidden:principle:b", "shown:principle:c", "shown:principle:d", "shown:principle:e"];
+    for id in ids {
+        nodes.push(principle(id, if id.starts_with("hidden") { "PRIVATE" } else { "PUBLIC" }));
+        relationships.push(json!({"kind": "UPHOLDS", "from": id, "to": "shown:value:hub"}));
+    }
+    let seed = json!({"format": "pvgraph/1", "nodes": nodes, "relationships": relationships});
+    pvgraph::seed::load(&server.store, &seed.to_string()).await.expect("the graph loads");
+    let query = "{ trace(from: \"shown:value:hub\", direction: UPSTREAM, maxDepth: 2) { nodes { node { id } } truncated truncation } }";
+    let traced = |data: &Value| -> Vec<String> {
+        data["trace"]["nodes"].as_array().unwrap().iter().map(|n| text(&n["node"]["id"])).collect()
+    };
+    // Anonymous: three nodes it may see, and more it may see were left out.
+    let data = server.anonymous().data(query, json!({})).await;
+    assert_eq!(traced(&data), ["shown:value:hub", "shown:principle:c", "shown:principle:d"], "{data:#}");
+    assert_eq!(data["trace"]["truncated"], true, "{data:#}");
+    assert_eq!(data["trace"]["truncation"], json!(["the trace stopped at 3 nodes (--max-trace-nodes)"]));
+    // The owner of the PRIVATE principles sees them first.
+    let data = server.member("hidden", "viewer").data(query, json!({})).await;
+    assert_eq!(traced(&data), ["shown:value:hub", "hidden:principle:a", "hidden:principle:b"], "{data:#}");
+    assert_eq!(data["trace"]["truncated"], true, "{data:#}");
+    // With the last PUBLIC principle gone, the anonymous trace is whole within the cap.
+    server.member("shown", "admin").data("mutation { deleteNode(id: \"shown:principle:e\") { id } }", json!({})).await;
+    let data = server.anonymous().data(query, json!({})).await;
+    assert_eq!(traced(&data), ["shown:value:hub", "shown:principle:c", "shown:principle:d"], "{data:#}");
+    assert_eq!(data["trace"]["truncated"], false, "{data:#}");
 }
 
 #[tokio::test]

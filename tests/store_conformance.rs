@@ -114,6 +114,7 @@ macro_rules! suite {
             every_change_kind,
             refusals_leave_nothing_behind,
             traces_match_sqlite,
+            trace_cap_counts_the_nodes_shown,
             paths_match_sqlite,
             search_ranks_the_obvious_hit_first,
             analysts_queries_match_sqlite,
@@ -1020,6 +1021,124 @@ mod checks {
         // A missing start is not found.
         let missing = TraceRequest { from: id("kc:value:missing"), ..request };
         assert!(matches!(store.trace(&missing).await, Err(Error::NotFound(_))));
+    }
+
+    /// A graph whose first nodes at each level are hidden from the callers below: `b:value:hub`,
+    /// upheld first by three of `a`'s PRIVATE principles recorded in 2024, then by four PUBLIC
+    /// principles of `b` from 2020; the first of those is hindered by such a hidden barrier of `a`
+    /// and then by a PUBLIC barrier of `b`.
+    fn hidden_first() -> Vec<Change> {
+        let late =
+            |id: &str| json!({"id": id, "title": id, "visibility": "PRIVATE", "createdAt": "2024-06-01T00:00:00Z"});
+        let early = |id: &str| json!({"id": id, "title": id, "createdAt": "2020-01-01T00:00:00Z"});
+        let mut records = vec![early("a:organisation:a"), early("b:organisation:b"), early("b:value:hub")];
+        let mut links = Vec::new();
+        let principles = ["a:principle:h0", "a:principle:h1", "a:principle:h2"].map(late).into_iter();
+        for mut principle in
+            principles.chain(["b:principle:s0", "b:principle:s1", "b:principle:s2", "b:principle:s3"].map(early))
+        {
+            principle["statement"] = principle["title"].clone();
+            links.push(json!({"kind": "UPHOLDS", "from": principle["id"], "to": "b:value:hub"}));
+            records.push(principle);
+        }
+        for mut barrier in [late("a:barrier:x0"), early("b:barrier:y0")] {
+            barrier["kind"] = json!("CULTURAL");
+            links.push(json!({"kind": "HINDERS", "from": barrier["id"], "to": "b:principle:s0"}));
+            records.push(barrier);
+        }
+        let mut changes: Vec<Change> = records.into_iter().map(|r| Change::Create(node(r))).collect();
+        changes.extend(links.into_iter().map(|l| Change::Link(edge(l))));
+        changes
+    }
+
+    /// The node cap counts the nodes a trace shows: nodes its caller may not see, or that did
+    /// not exist yet on `asOf`, neither take room nor end the trace early.
+    pub async fn trace_cap_counts_the_nodes_shown(store: &Store) {
+        store.apply(hidden_first()).await.map_err(|f| f.error).expect("the graph applies");
+        let hiders = [
+            (Audience::Member("b".into()), None),
+            (Audience::Public, None),
+            (Audience::Everything, NaiveDate::from_ymd_opt(2022, 1, 1)),
+        ];
+        for (audience, as_of) in hiders {
+            let request = |max_nodes: usize| TraceRequest {
+                from: id("b:value:hub"),
+                direction: TraceDirection::Upstream,
+                max_depth: 3,
+                via: vec![],
+                kinds: vec![],
+                as_of,
+                audience: audience.clone(),
+                max_nodes,
+            };
+            let shown = |trace: &pvgraph::store::Trace| {
+                trace.nodes.iter().map(|(n, d)| format!("{} {d}", n.id)).collect::<Vec<_>>()
+            };
+            let principles = ["b:value:hub 0", "b:principle:s0 1", "b:principle:s1 1", "b:principle:s2 1"];
+            let all = [&principles[..], &["b:principle:s3 1", "b:barrier:y0 2"]].concat();
+            let asked = format!("{audience:?} {as_of:?}");
+            // Room for three: the first three visible, and more were left out.
+            let trace = store.trace(&request(3)).await.unwrap();
+            assert_eq!(shown(&trace), principles[..3], "{asked}");
+            assert_eq!(trace.truncated, ["the trace stopped at 3 nodes (--max-trace-nodes)"], "{asked}");
+            // Room for the whole first level, and the second holds a visible barrier beyond it.
+            let trace = store.trace(&request(5)).await.unwrap();
+            assert_eq!(shown(&trace), all[..5], "{asked}");
+            assert_eq!(trace.truncated, ["the trace stopped at 5 nodes (--max-trace-nodes)"], "{asked}");
+            // Room for every visible node: the whole trace, not truncated.
+            for max_nodes in [6, 7, 100] {
+                let trace = store.trace(&request(max_nodes)).await.unwrap();
+                assert_eq!(shown(&trace), all, "{asked} {max_nodes}");
+                assert!(trace.truncated.is_empty(), "{asked} {max_nodes}: {:?}", trace.truncated);
+                assert_eq!(trace.edges.len(), 5, "{asked} {max_nodes}: {:?}", trace.edges);
+            }
+            // Without the barrier of `b`, a full first level leaves only hidden nodes beyond it.
+            let barrier = (id("b:barrier:y0"), RelationshipKind::Hinders, id("b:principle:s0"));
+            store
+                .apply(vec![Change::Unlink { from: barrier.0.clone(), kind: barrier.1, to: barrier.2.clone() }])
+                .await
+                .map_err(|f| f.error)
+                .unwrap();
+            let trace = store.trace(&request(5)).await.unwrap();
+            assert_eq!(shown(&trace), all[..5], "{asked}");
+            assert!(trace.truncated.is_empty(), "{asked}: {:?}", trace.truncated);
+            store
+                .apply(vec![Change::Link(edge(
+                    json!({"kind": "HINDERS", "from": "b:barrier:y0", "to": "b:principle:s0"}),
+                ))])
+                .await
+                .map_err(|f| f.error)
+                .unwrap();
+            // The walk passes over at most as many hidden nodes as it may show; past them it
+            // cannot rule out that a visible node was left out, and says why it stopped.
+            let trace = store.trace(&request(2)).await.unwrap();
+            assert_eq!(shown(&trace), principles[..1], "{asked}");
+            assert_eq!(
+                trace.truncated,
+                ["the trace stopped after passing over 2 nodes it may not show (--max-trace-nodes)"],
+                "{asked}"
+            );
+        }
+        // Through the store a server hands an anonymous caller, the same answer.
+        let anonymous: Store = std::sync::Arc::new(store::Visible::new(store.clone(), Caller::Anonymous));
+        let request = TraceRequest {
+            from: id("b:value:hub"),
+            direction: TraceDirection::Upstream,
+            max_depth: 3,
+            via: vec![],
+            kinds: vec![],
+            as_of: None,
+            audience: Audience::Everything,
+            max_nodes: 3,
+        };
+        let trace = anonymous.trace(&request).await.unwrap();
+        let ids: Vec<&str> = trace.nodes.iter().map(|(n, _)| n.id.as_str()).collect();
+        assert_eq!(ids, ["b:value:hub", "b:principle:s0", "b:principle:s1"]);
+        assert_eq!(trace.truncated.len(), 1, "{:?}", trace.truncated);
+        // The server itself sees every node: the hidden principles come first, in id order.
+        let trace = store.trace(&TraceRequest { max_nodes: 4, ..request }).await.unwrap();
+        let ids: Vec<&str> = trace.nodes.iter().map(|(n, _)| n.id.as_str()).collect();
+        assert_eq!(ids, ["b:value:hub", "a:principle:h0", "a:principle:h1", "a:principle:h2"]);
     }
 
     pub async fn paths_match_sqlite(store: &Store) {

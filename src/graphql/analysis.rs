@@ -107,7 +107,11 @@ impl TraceResult {
             .collect()
     }
 
-    /// Whether a cap (depth, size) cut the trace short.
+    /// Whether a cap cut the trace short: `maxDepth` with more to show beyond it, or the server's
+    /// node cap (`--max-trace-nodes`) with a node left out that the trace could have shown. The
+    /// cap counts the nodes shown; nodes the caller may not see, or that did not exist yet on
+    /// `asOf`, take no room, but a trace passes over no more of them than the cap and stops when
+    /// it would need to, as it could not rule out a node to show beyond them.
     async fn truncated(&self) -> bool {
         !self.0.truncated.is_empty()
     }
@@ -281,7 +285,8 @@ impl AnalysisQuery {
     /// The subgraph reachable from one node: its nodes with their depth, its relationships and the
     /// paths to each node. DOWNSTREAM follows relationships from cause to effect, UPSTREAM goes back.
     /// `kinds` limits the nodes listed (the walk still passes through others); `asOf` shows the graph
-    /// as it stood that day. Depth defaults to 3 and is capped at 10.
+    /// as it stood that day. Depth defaults to 3 and is capped at 10; the trace shows at most the
+    /// server's `--max-trace-nodes` nodes (see `TraceResult.truncated`).
     #[allow(clippy::too_many_arguments)]
     async fn trace(
         &self,

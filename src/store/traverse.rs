@@ -102,7 +102,8 @@ pub struct TraceRequest {
     pub as_of: Option<NaiveDate>,
     /// Walk only through nodes this audience may see; a start it cannot see is not found.
     pub audience: Audience,
-    /// How many nodes to reach at most (the start included).
+    /// How many nodes to show at most (the start included); also how many nodes the walk may
+    /// find and pass over unseen (see `first_shown`).
     pub max_nodes: usize,
 }
 
@@ -222,6 +223,8 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
     let parents = HashMap::with_capacity(FIRST_CAPACITY);
     let mut result = Trace { nodes: vec![(start.clone(), 0)], parents, ..Trace::default() };
     let mut seen_edges: HashSet<EdgeKey> = HashSet::with_capacity(FIRST_CAPACITY);
+    // Nodes found and not shown (see `first_shown`): never looked up again.
+    let mut hidden: HashSet<NodeId> = HashSet::new();
     let mut frontier = vec![start.id.clone()];
     for depth in 1..=request.max_depth {
         if frontier.is_empty() {
@@ -234,27 +237,19 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         let mut fresh_set: HashSet<&NodeId> = HashSet::new();
         for (edge, step) in &found {
             let end = far_end(edge, *step);
-            if !depth_of.contains_key(end) && fresh_set.insert(end) {
+            if !depth_of.contains_key(end) && !hidden.contains(end) && fresh_set.insert(end) {
                 fresh.push(end.clone());
             }
         }
         let room = request.max_nodes.saturating_sub(depth_of.len());
-        if fresh.len() > room {
-            fresh.truncate(room);
-            result.truncated.push(format!("the trace stopped at {} nodes (--max-trace-nodes)", request.max_nodes));
+        let level = first_shown(store, &fresh, room, &mut hidden, request).await?;
+        let mut next = Vec::with_capacity(level.shown.len());
+        for node in level.shown {
+            depth_of.insert(node.id.clone(), depth);
+            next.push(node.id.clone());
+            result.nodes.push((node, depth));
         }
-        let mut next = Vec::new();
-        let mut loaded = store.nodes(&fresh).await?;
-        // Keep the order edges were found in, so equal graphs give equal answers on every backend.
-        let order: HashMap<&NodeId, usize> = fresh.iter().enumerate().map(|(i, id)| (id, i)).collect();
-        loaded.sort_by_key(|n| order.get(&n.id).copied().unwrap_or(usize::MAX));
-        for node in loaded {
-            if visible_node(&node, request.as_of, &request.audience) {
-                depth_of.insert(node.id.clone(), depth);
-                next.push(node.id.clone());
-                result.nodes.push((node, depth));
-            }
-        }
+        result.truncated.extend(level.cut);
         for (edge, step) in found {
             let end = far_end(&edge, step).clone();
             if !depth_of.contains_key(&end) || !seen_edges.insert(key(&edge)) {
@@ -278,7 +273,9 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
         let found = level_edges(store, &frontier, request).await?;
         for (edge, step) in found {
             let end = far_end(&edge, step);
-            if !depth_of.contains_key(end) {
+            if hidden.contains(end) {
+                continue;
+            } else if !depth_of.contains_key(end) {
                 beyond.push(end.clone());
             } else if seen_edges.insert(key(&edge)) {
                 result.edges.push(edge);
@@ -292,6 +289,63 @@ pub async fn trace(store: &mut dyn Neighbours, request: &TraceRequest) -> Result
     }
     result.kinds = request.kinds.clone();
     Ok(result)
+}
+
+/// The nodes of one level that a trace shows, and why it stops there, if it does.
+struct Level {
+    shown: Vec<Node>,
+    cut: Option<String>,
+}
+
+/// The first `room` nodes of `ids` that the trace may show, in the order of `ids` (the order
+/// edges were found in, so that equal graphs give equal answers on every backend). The ids after
+/// them are looked at only until one the trace may show turns up: then the level, and the trace,
+/// is cut short. Ids it may not show (another organisation's private nodes, nodes newer than
+/// `asOf`, nodes not held here) take no room and go into `hidden`; to bound the work, a trace
+/// passes over at most `max_nodes` of them, and is cut short should it need to pass over more,
+/// as a node it may show could follow. The ids are read a chunk at a time: at least what could
+/// still be shown plus one, at least twice the last chunk, and never more than could be used
+/// before the budget runs out; one lookup when no node is hidden.
+async fn first_shown(
+    store: &mut dyn Neighbours,
+    ids: &[NodeId],
+    room: usize,
+    hidden: &mut HashSet<NodeId>,
+    request: &TraceRequest,
+) -> Result<Level> {
+    let mut shown: Vec<Node> = Vec::new();
+    let mut at = 0;
+    let mut chunk = 0;
+    while at < ids.len() {
+        // One more than fits: finding it says that the level is cut.
+        let wanted = room - shown.len() + 1;
+        let left = request.max_nodes.saturating_sub(hidden.len());
+        chunk = wanted.max(2 * chunk).min(wanted + left).min(ids.len() - at);
+        let part = &ids[at..at + chunk];
+        at += chunk;
+        let mut loaded: HashMap<NodeId, Node> =
+            store.nodes(part).await?.into_iter().map(|n| (n.id.clone(), n)).collect();
+        for id in part {
+            match loaded.remove(id).filter(|n| visible_node(n, request.as_of, &request.audience)) {
+                Some(node) if shown.len() < room => shown.push(node),
+                Some(_) => {
+                    let cut = format!("the trace stopped at {} nodes (--max-trace-nodes)", request.max_nodes);
+                    return Ok(Level { shown, cut: Some(cut) });
+                }
+                None if hidden.len() < request.max_nodes => {
+                    hidden.insert(id.clone());
+                }
+                None => {
+                    let cut = format!(
+                        "the trace stopped after passing over {} nodes it may not show (--max-trace-nodes)",
+                        request.max_nodes
+                    );
+                    return Ok(Level { shown, cut: Some(cut) });
+                }
+            }
+        }
+    }
+    Ok(Level { shown, cut: None })
 }
 
 /// Whether a trace could show any of these nodes.
