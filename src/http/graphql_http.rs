@@ -319,8 +319,10 @@ async fn execute(
     };
     // Needed again only if the caller turns out to be someone else.
     let again = (request.clone(), query.clone());
-    let (answer, confirmed) =
-        tokio::join!(run(request, query, admitted.caller.clone(), Some(confirmation.clone())), confirmation);
+    // The confirmation is polled first, so that its lookup is on its way before the request's
+    // parsing and validation take the thread.
+    let (confirmed, answer) =
+        tokio::join!(confirmation.clone(), run(request, query, admitted.caller.clone(), Some(confirmation)));
     match confirmed {
         Ok(caller) if caller == admitted.caller => Ok(answer),
         Ok(caller) => Ok(run(again.0, again.1, caller, None).await),
