@@ -9,11 +9,11 @@ use std::fmt;
 use std::io::{BufReader, Read};
 
 use chrono::{DateTime, Utc};
+use foldhash::HashMap;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
-use crate::domain::record::FORMAT;
+use crate::domain::record::{EdgeRecordReader, FORMAT};
 use crate::domain::{Change, EdgeRecord, Error, Node, NodeId, NodeRecord, Result, now};
 use crate::store::Store;
 
@@ -101,8 +101,9 @@ struct Parser {
     format: bool,
     /// The index of the record the parser refused, if it did.
     refused_at: Option<usize>,
-    /// How many relationships reach each organisation (at either end).
-    reached: BTreeMap<String, usize>,
+    /// How many relationships reach each organisation (at either end); hashed,
+    /// since it is counted twice for every relationship.
+    reached: HashMap<String, usize>,
 }
 
 /// What the parser saw, for naming the record behind a change.
@@ -146,7 +147,7 @@ impl Parser {
             sections: Vec::new(),
             format: false,
             refused_at: None,
-            reached: BTreeMap::new(),
+            reached: HashMap::default(),
         }
     }
 
@@ -162,7 +163,8 @@ impl Parser {
             Err(_) if self.refused_at.is_some() || self.batches.is_closed() => {}
             Err(e) => self.refuse(Error::invalid("file", e.to_string())),
         }
-        Parsed { sections: self.sections, count: self.count, refused_at: self.refused_at, reached: self.reached }
+        let reached = self.reached.into_iter().collect();
+        Parsed { sections: self.sections, count: self.count, refused_at: self.refused_at, reached }
     }
 
     /// Sends a batch; false when the store no longer listens.
@@ -293,8 +295,8 @@ impl<'de> Visitor<'de> for Records<'_> {
                 let Some(record) = seq.next_element::<NodeRecord>()? else { break };
                 Node::from_record(record, now).map(Change::Create)
             } else {
-                let Some(record) = seq.next_element::<Json>()? else { break };
-                EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).map(Change::Link)
+                let Some(record) = seq.next_element_seed(EdgeRecordReader)? else { break };
+                record.and_then(EdgeRecord::into_edge).map(Change::Link)
             };
             parser.push(change, || format!("{name}[{i}]"))?;
         }

@@ -173,7 +173,7 @@ async fn neo4j() -> Option<(Store, tokio::sync::MutexGuard<'static, ()>)> {
     Some((store, turn))
 }
 
-/// Refuses five bad records of a file of many batches, each leaving the empty store empty.
+/// Refuses six bad records of a file of many batches, each leaving the empty store empty.
 async fn refuse_bad_records(store: &Store) {
     let text_in = generated(ORGANISATIONS);
     let file: Value = serde_json::from_str(&text_in).unwrap();
@@ -181,7 +181,7 @@ async fn refuse_bad_records(store: &Store) {
     let deep = file["relationships"].as_array().unwrap().len() - 10;
     assert!(store.is_empty().await.unwrap(), "the test starts from an empty store");
 
-    // A record the parser refuses, a node the store refuses (its id is taken),
+    // Records the parser refuses, a node the store refuses (its id is taken),
     // and relationships the store refuses (a missing end, one written twice, an early influence).
     // Node 4,421 is the first barrier of the 45th organisation (100 nodes each).
     let mut barrier = file["nodes"][4_421].clone();
@@ -196,8 +196,11 @@ async fn refuse_bad_records(store: &Store) {
     early["on"] = json!("2000-01-01");
     // The generated influences never reach values, so this one is new.
     early["to"] = json!("org0:value:value-0");
+    let unknown =
+        json!({ "kind": "UPHOLDS", "from": "org3:principle:principle-1", "to": "org3:value:value-2", "by": 1 });
     let cases = [
         (with_record(&text_in, "nodes", 4_421, barrier), "nodes[4421].severity".to_owned(), None),
+        (with_record(&text_in, "relationships", deep, unknown), format!("relationships[{deep}]"), None),
         (with_record(&text_in, "nodes", last_node, duplicate), format!("nodes[{last_node}]"), Some("CONFLICT")),
         (with_record(&text_in, "relationships", deep, missing), format!("relationships[{deep}]"), Some("UNKNOWN_NODE")),
         (with_record(&text_in, "relationships", deep, again), format!("relationships[{deep}]"), Some("CONFLICT")),
@@ -236,6 +239,78 @@ async fn take_the_good_file(store: &Store) {
         .await
         .unwrap();
     assert!(hits.iter().any(|h| h.node.id.as_str() == "org42:organisation:org42"));
+}
+
+/// A small file whose relationships are `relationships`, after one good one.
+fn small_file(relationships: &str) -> String {
+    let nodes = json!([
+        { "id": "zz:organisation:zz", "title": "Zed Council" },
+        { "id": "zz:value:care", "title": "Care" },
+        { "id": "zz:principle:listen", "title": "Listen first", "statement": "We listen before we act." },
+        { "id": "zz:learning:talk", "title": "People talk", "statement": "They do.", "kind": "RELATIONSHIP",
+          "capturedOn": "2023-05-01" }
+    ]);
+    let good = json!({ "kind": "UPHOLDS", "from": "zz:principle:listen", "to": "zz:value:care" });
+    format!(r#"{{"format": "pvgraph/1", "nodes": {nodes}, "relationships": [{good}, {relationships}]}}"#)
+}
+
+/// The relationships the parser reads straight into records are refused at
+/// their place, in the words their fault always had, and nothing is written.
+#[tokio::test]
+async fn a_relationship_the_parser_refuses_is_named_with_its_fault_and_nothing_is_written() {
+    let dir = temp_dir();
+    let store = open(&dir.path().join("pvgraph.db")).await;
+    let fields = "`kind`, `from`, `to`, `assertion`, `how`, `systemCondition`, `on`, `contribution`, `strength`, \
+                  `sources`, `quote`, `locator`";
+    let cases = [
+        (
+            r#"{"kind": "UPHOLDS", "from": "zz:principle:listen", "to": "zz:value:care", "weight": 3}"#,
+            format!("unknown field `weight`, expected one of {fields}"),
+        ),
+        (r#"{"kind": "UPHOLDS", "from": "zz:principle:listen"}"#, "missing field `to`".to_owned()),
+        (
+            r#"{"kind": 5, "from": "zz:principle:listen", "to": "zz:value:care"}"#,
+            "invalid type: integer `5`, expected string or map".to_owned(),
+        ),
+        (
+            r#"{"kind": "INFLUENCED", "from": "zz:learning:talk", "to": "zz:value:care", "how": "SHIFTED_MINDSET",
+                "systemCondition": "MENTAL_MODELS", "on": "2024-13-01"}"#,
+            "input is out of range".to_owned(),
+        ),
+        (
+            r#"{"kind": "INFLUENCED", "from": "zz:learning:talk", "to": "zz:value:care", "how": "SHIFTED_MINDSET",
+                "systemCondition": "MENTAL_MODELS", "on": "2024-03-01", "sources": "zz:source:notes"}"#,
+            "invalid type: string \"zz:source:notes\", expected a sequence".to_owned(),
+        ),
+        (r#""UPHOLDS""#, "invalid type: string \"UPHOLDS\", expected struct EdgeRecord".to_owned()),
+        (
+            r#"{"kind": "UPHOLDS", "from": "zz:principle:listen", "to": "zz:value:care", "to": "zz:value:other"}"#,
+            "duplicate field `to`".to_owned(),
+        ),
+    ];
+    for (bad, words) in cases {
+        let error = pvgraph::seed::load(&store, &small_file(bad)).await.expect_err("the record is refused");
+        match &error {
+            Error::Invalid { field, message, .. } => {
+                assert_eq!((field.as_str(), message.as_str()), ("relationships[1]", words.as_str()), "{bad}")
+            }
+            other => panic!("{bad}: expected an invalid-input error, got {other:?}"),
+        }
+        assert!(store.is_empty().await.unwrap(), "{bad}: nothing was written");
+    }
+
+    // A record's rules still speak with their field's place, and broken JSON inside a record is the file's fault.
+    let influence = r#"{"kind": "INFLUENCED", "from": "zz:learning:talk", "to": "zz:value:care", "how": "SHIFTED_MINDSET",
+                        "systemCondition": "MENTAL_MODELS", "on": "2024-03-01", "sources": ["zz:value:care"]}"#;
+    let error = pvgraph::seed::load(&store, &small_file(influence)).await.expect_err("refused");
+    assert_eq!(field_and_reason(&error), ("relationships[1].sources".to_owned(), None), "{error}");
+    let broken = r#"{"kind": "UPHOLDS", "weight": [1 2], "from": "zz:principle:listen"}"#;
+    let error = pvgraph::seed::load(&store, &small_file(broken)).await.expect_err("refused");
+    assert_eq!(field_and_reason(&error), ("file".to_owned(), None), "{error}");
+    assert!(error.to_string().contains("line 1 column"), "{error}");
+    pvgraph::seed::load(&store, &small_file(&influence.replace(r#"["zz:value:care"]"#, "[]")))
+        .await
+        .expect("the same file with a sound record loads");
 }
 
 #[tokio::test]

@@ -94,6 +94,28 @@ impl Edge {
         record
     }
 
+    /// The text a store keeps of the edge's properties but its assertion, which
+    /// has a column of its own: `properties` as a JSON object, written straight
+    /// from the edge.
+    pub fn stored_properties(&self) -> String {
+        let influence = self.influence.as_ref();
+        let citation = self.citation.as_ref();
+        let stored = StoredProperties {
+            contribution: influence.and_then(|i| i.contribution.as_deref()),
+            how: influence.map(|i| i.how),
+            locator: citation.and_then(|c| c.locator.as_deref()),
+            on: influence.map(|i| i.on),
+            quote: citation.and_then(|c| c.quote.as_deref()),
+            sources: influence.map(|i| i.sources.as_slice()),
+            strength: influence.map(|i| i.strength),
+            system_condition: influence.map(|i| i.system_condition),
+        };
+        match serde_json::to_string(&stored) {
+            Ok(text) => text,
+            Err(_) => unreachable!("words, dates and ids always serialise"),
+        }
+    }
+
     /// Rebuilds an edge from its kind, ends and stored properties.
     pub fn from_properties(
         kind: RelationshipKind,
@@ -106,6 +128,29 @@ impl Edge {
         properties.insert("to".into(), to.into());
         EdgeRecord::from_json(Json::Object(properties))?.into_edge()
     }
+}
+
+/// An edge's stored properties, borrowed from it. The fields are in the order
+/// of the keys of a JSON object (`Edge::properties`), so that the text is the same.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredProperties<'e> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contribution: Option<&'e str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    how: Option<InfluenceHow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locator: Option<&'e str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    on: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quote: Option<&'e str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<&'e [NodeId]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strength: Option<Strength>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_condition: Option<SystemCondition>,
 }
 
 impl Influence {
@@ -152,4 +197,39 @@ pub fn check_influence_since(learning: &NodeId, since: NaiveDate, edge: &Edge) -
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value as Json, json};
+
+    use crate::domain::{Edge, EdgeRecord};
+
+    fn edge(record: Json) -> Edge {
+        EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).expect("a valid edge")
+    }
+
+    #[test]
+    fn the_stored_properties_are_the_properties_but_the_assertion_as_json_text() {
+        let influence = |extra: Json| {
+            let mut record = json!({ "kind": "INFLUENCED", "from": "a:learning:l", "to": "a:value:v",
+                                     "how": "SHIFTED_MINDSET", "systemCondition": "MENTAL_MODELS", "on": "2020-01-01" });
+            record.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            edge(record)
+        };
+        let edges = [
+            edge(json!({ "kind": "UPHOLDS", "from": "a:principle:p", "to": "a:value:v", "assertion": "SOURCED" })),
+            edge(json!({ "kind": "CITES", "from": "a:value:v", "to": "a:source:s" })),
+            edge(json!({ "kind": "CITES", "from": "a:value:v", "to": "a:source:s", "quote": "\"Quoted\"\n\u{e9}" })),
+            edge(json!({ "kind": "CITES", "from": "a:value:v", "to": "a:source:s", "quote": "q", "locator": "p. 4" })),
+            influence(json!({})),
+            influence(json!({ "contribution": "tabs\tand \\ slashes", "strength": "STRONG" })),
+            influence(json!({ "assertion": "SOURCED", "sources": ["a:source:s", "b:source:t"] })),
+        ];
+        for edge in edges {
+            let mut properties = edge.properties();
+            properties.remove("assertion");
+            assert_eq!(edge.stored_properties(), Json::Object(properties).to_string(), "{edge:?}");
+        }
+    }
 }

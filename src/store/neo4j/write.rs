@@ -698,12 +698,8 @@ pub(crate) fn node_properties(node: &Node) -> Result<BoltType> {
 
 /// The properties a relationship is stored with; see the module doc.
 pub(crate) fn edge_properties(edge: &Edge) -> BoltType {
-    let mut rest = edge.properties();
-    rest.remove("assertion");
-    let mut props: HashMap<&'static str, BoltType> = HashMap::from([
-        ("assertion", edge.assertion.as_str().into()),
-        ("props", Json::Object(rest).to_string().into()),
-    ]);
+    let mut props: HashMap<&'static str, BoltType> =
+        HashMap::from([("assertion", edge.assertion.as_str().into()), ("props", edge.stored_properties().into())]);
     if let Some(influence) = &edge.influence {
         props.insert("on", influence.on.to_string().into());
         props.insert("sources", influence.sources.iter().map(|s| s.as_str()).collect());

@@ -80,15 +80,12 @@ pub(super) struct EdgeRow {
 
 impl EdgeRow {
     pub(super) fn of(edge: &Edge, foreign: Option<ForeignEnd>) -> EdgeRow {
-        // What `props` holds of a relationship: its properties but the assertion, which has a column.
-        let mut props = edge.properties();
-        props.remove("assertion");
         EdgeRow {
             from: edge.from.as_str().to_owned(),
             kind: edge.kind.as_str(),
             to: edge.to.as_str().to_owned(),
             assertion: edge.assertion.as_str(),
-            props: Json::Object(props).to_string(),
+            props: edge.stored_properties(),
             foreign: foreign.map(|end| (end, end.split(&edge.from, &edge.to).2.organisation().len())),
         }
     }
