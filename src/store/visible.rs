@@ -15,8 +15,9 @@ use super::{
     ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
     Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
-use crate::auth::Confirmation;
-use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Node, NodeId, NodeKind, Result, confirmed};
+use crate::domain::{
+    Actor, Applied, Audience, Caller, Change, Confirmation, Edge, Node, NodeId, NodeKind, Result, confirmed,
+};
 
 #[derive(Clone)]
 pub struct Visible {
