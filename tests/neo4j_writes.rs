@@ -1,11 +1,15 @@
 //! Change sets on Neo4j in few statements (see `src/store/neo4j/write.rs`): one
-//! statement reads what the rules need, without the change lock; the last takes
-//! the lock, checks that what was read is unchanged and writes the changes and
-//! the audit entry together. These tests count the statements, and check what
-//! that must not lose: a change set refused by the rules, or failing in its last
-//! statement, keeps neither its changes nor its audit entry, and frees the lock
+//! statement reads what the rules need, without locks; the last locks the nodes
+//! read, checks that what was read is unchanged and writes the changes and the
+//! audit entry together. These tests count the statements, and check what that
+//! must not lose: a change set refused by the rules, or failing in its last
+//! statement, keeps neither its changes nor its audit entry, and frees its locks
 //! for the next one; a change set that another overtook between its read and
 //! its write runs again, and is written or refused as the graph now stands.
+//! They also check how the two kinds of change set share the graph: one that
+//! reads first never waits for the change lock, one that takes the change lock
+//! still waits for the nodes another has locked, and many of both at once on a
+//! few nodes write each relationship once, all refusals being conflicts.
 //!
 //! They need a Neo4j server: `PVGRAPH_TEST_NEO4J` holds its Bolt URI (user and
 //! password from `PVGRAPH_NEO4J_USER` / `PVGRAPH_NEO4J_PASSWORD`); without it
@@ -62,8 +66,12 @@ fn node(record: Value) -> Node {
 }
 
 fn influence(to: &str) -> Edge {
+    influence_from("t:learning:l", to)
+}
+
+fn influence_from(from: &str, to: &str) -> Edge {
     let record = json!({
-        "kind": "INFLUENCED", "from": "t:learning:l", "to": to, "how": "INFORMED_EXPERIMENT",
+        "kind": "INFLUENCED", "from": from, "to": to, "how": "INFORMED_EXPERIMENT",
         "systemCondition": "PRACTICES", "on": "2024-03-05", "strength": "MODERATE", "assertion": "INFERRED"
     });
     EdgeRecord::from_json(record).and_then(EdgeRecord::into_edge).expect("a valid edge")
@@ -215,6 +223,28 @@ async fn hold_the_lock(raw: &neo4rs::Graph) -> neo4rs::Txn {
     txn
 }
 
+/// Holds the write lock of the node `id` in a transaction of the test's own, as a change set
+/// holds the nodes it decides on, until it is committed.
+async fn hold_node(raw: &neo4rs::Graph, id: &str) -> neo4rs::Txn {
+    let mut txn = raw.start_txn().await.unwrap();
+    txn.run(neo4rs::query("MATCH (n:Node {id: $id}) SET n.id = n.id").param("id", id)).await.unwrap();
+    txn
+}
+
+/// Waits until a transaction waits for a lock another holds (a minute at most: a bound on a
+/// hang, not a speed to meet).
+async fn blocked(raw: &neo4rs::Graph) {
+    let query = "SHOW TRANSACTIONS YIELD status WHERE status STARTS WITH 'Blocked' RETURN count(*) AS blocked";
+    for _ in 0..6_000 {
+        let mut rows = raw.execute(neo4rs::query(query)).await.unwrap();
+        if rows.next().await.unwrap().unwrap().get::<i64>("blocked").unwrap() > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no transaction ever waited for a lock");
+}
+
 /// Records the influence on `t:principle:p` in a task of its own.
 fn record_in_a_task(store: &Neo4jStore) -> tokio::task::JoinHandle<Result<Vec<Applied>, Failed>> {
     let store = store.clone();
@@ -237,9 +267,10 @@ async fn sent(store: &Neo4jStore, before: u64, count: u64) {
 async fn two_change_sets_that_race_to_the_same_influence_one_is_written_the_other_refused() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
-    // The lock is held while both change sets read (the influence is not there yet, for each)
-    // and send their last statement, which waits for the lock; then it is let go, and they race.
-    let lock = hold_the_lock(&neo4j.raw).await;
+    // The learning's lock is held while both change sets read (the influence is not there yet,
+    // for each) and send their last statement, which waits for it; then it is let go, and they
+    // race.
+    let lock = hold_node(&neo4j.raw, "t:learning:l").await;
     let before = store.change_statements();
     let racers: Vec<_> = (0..2).map(|_| record_in_a_task(store)).collect();
     sent(store, before, 4).await;
@@ -260,7 +291,7 @@ async fn two_change_sets_that_race_to_the_same_influence_one_is_written_the_othe
 async fn a_change_set_whose_reads_changed_before_it_got_the_lock_runs_again() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
-    let mut lock = hold_the_lock(&neo4j.raw).await;
+    let mut lock = hold_node(&neo4j.raw, "t:learning:l").await;
     let before = store.change_statements();
     let racer = record_in_a_task(store);
     // Once it has read the learning, the lock's holder changes it, as an update would.
@@ -292,4 +323,138 @@ async fn an_import_whose_caller_goes_away_still_ends_and_frees_the_lock() {
     delivered.expect("the import stopped reading");
     let id = NodeId::parse("t:principle:imported").unwrap();
     eventually(1, || async { store.nodes(std::slice::from_ref(&id)).await.unwrap().len() }).await;
+}
+
+#[tokio::test]
+async fn a_change_set_read_first_does_not_wait_for_the_change_lock() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // A long update elsewhere holds the change lock, and another node's lock.
+    let mut lock = hold_the_lock(&neo4j.raw).await;
+    lock.run(neo4rs::query("MATCH (n:Node {id: 't:principle:q'}) SET n.title = 'Elsewhere'")).await.unwrap();
+    // Recording an influence on other nodes gets through meanwhile (the minute bounds a hang).
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(60), record_in_a_task(store)).await;
+    recorded.expect("the influence waited for the change lock").unwrap().map_err(|f| f.error).unwrap();
+    assert_eq!(held(store).await, (1, 1));
+    lock.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_change_set_that_takes_the_change_lock_waits_for_the_nodes_it_reads() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // A change set read first is in its last statement: it has locked the learning and the
+    // principle and written the influence, and has not committed yet.
+    let mut racer = hold_node(&neo4j.raw, "t:learning:l").await;
+    let write = "MATCH (a:Node {id: 't:learning:l'}), (b:Node {id: 't:principle:p'}) SET b.id = b.id \
+                 CREATE (a)-[:INFLUENCED {assertion: 'INFERRED', props: $props, on: '2024-03-05', sources: []}]->(b)";
+    let props = influence("t:principle:p").stored_properties();
+    racer.run(neo4rs::query(write).param("props", props)).await.unwrap();
+    // An update with the same influence takes the change lock, and must not decide on the
+    // influence before that change set ends: it would find it missing, and write it twice.
+    let Value::Object(title) = json!({"title": "Updated"}) else { unreachable!() };
+    let changes = vec![
+        Change::Update { id: NodeId::parse("t:learning:l").unwrap(), patch: NodePatch(title) },
+        Change::Link(influence("t:principle:p")),
+    ];
+    let before = store.change_statements();
+    let updater = {
+        let store = store.clone();
+        tokio::spawn(async move { store.apply_as(changes, Some(&editor())).await })
+    };
+    sent(store, before, 1).await;
+    blocked(&neo4j.raw).await;
+    racer.commit().await.unwrap();
+    let refused = updater.await.unwrap().expect_err("the influence is there already");
+    assert!(matches!(refused.error, Error::Conflict(_)), "{refused:?}");
+    assert_eq!(held(store).await.0, 1, "the influence is written once");
+    let learning = store.nodes(&[NodeId::parse("t:learning:l").unwrap()]).await.unwrap().pop().unwrap();
+    assert_eq!(learning.title, "Learning", "the refused change set's update is not kept");
+}
+
+#[tokio::test]
+async fn many_change_sets_at_once_on_few_nodes_write_each_influence_once() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    let mut extra = Vec::new();
+    for i in 0..3 {
+        extra.push(Change::Create(node(json!({"id": format!("t:learning:m{i}"), "title": format!("Learning {i}"),
+            "statement": "we learnt", "kind": "MINDSET", "capturedOn": "2024-03-01"}))));
+        extra.push(Change::Create(node(json!({"id": format!("t:principle:r{i}"), "title": format!("Principle {i}"),
+            "statement": "do it"}))));
+    }
+    store.apply(extra).await.map_err(|f| f.error).unwrap();
+    let pairs: Vec<(String, String)> =
+        (0..3).flat_map(|l| (0..3).map(move |p| (format!("t:learning:m{l}"), format!("t:principle:r{p}")))).collect();
+    let audited = store.audit_count("t").await.unwrap();
+    // Six writers go over every pair, each from its own place; every other change set also
+    // updates the learning, and so takes the change lock, where the others read first.
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let (store, pairs) = (store.clone(), pairs.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for k in 0..pairs.len() {
+                    let (from, to) = &pairs[(k + w * 2) % pairs.len()];
+                    let mut changes = vec![Change::Link(influence_from(from, to))];
+                    if (k + w) % 2 == 0 {
+                        let Value::Object(patch) = json!({"title": format!("Learning by {w}")}) else { unreachable!() };
+                        changes.insert(0, Change::Update { id: NodeId::parse(from).unwrap(), patch: NodePatch(patch) });
+                    }
+                    outcomes.push(store.apply_as(changes, Some(&editor())).await.map_err(|f| f.error));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for writer in writers {
+        for outcome in writer.await.unwrap() {
+            match outcome {
+                Ok(_) => written += 1,
+                Err(Error::Conflict(_)) => {}
+                Err(other) => panic!("only conflicts may be refused: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(written, pairs.len(), "each pair is written by exactly one change set");
+    for (from, _) in pairs.iter().step_by(3) {
+        let influences = store.edges(&[NodeId::parse(from).unwrap()], Direction::Out).await.unwrap();
+        let mut ends: Vec<String> = influences.iter().map(|e| e.to.to_string()).collect();
+        ends.sort();
+        assert_eq!(ends, ["t:principle:r0", "t:principle:r1", "t:principle:r2"], "{from}");
+    }
+    assert_eq!(store.audit_count("t").await.unwrap() - audited, written as u64, "one audit entry a change set written");
+}
+
+#[tokio::test]
+async fn nothing_is_recorded_while_an_import_into_an_empty_store_may_still_delete_everything() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    neo4j.raw.run(neo4rs::query("MATCH (n) WHERE NOT n:ChangeLock DETACH DELETE n")).await.unwrap();
+    // The import commits its first batch, the two nodes of an influence, and goes on reading.
+    let (batches, received) = tokio::sync::mpsc::channel(4);
+    let import = {
+        let store = store.clone();
+        tokio::spawn(async move { store.import(received).await })
+    };
+    let first = [
+        json!({"id": "t:organisation:t", "title": "Test org"}),
+        json!({"id": "t:principle:p", "title": "Principle", "statement": "do good"}),
+        json!({"id": "t:learning:l", "title": "Learning", "statement": "we learnt", "kind": "MINDSET",
+               "capturedOn": "2024-03-01"}),
+    ];
+    batches.send(Ok(first.into_iter().map(|r| Change::Create(node(r))).collect())).await.unwrap();
+    let learning = NodeId::parse("t:learning:l").unwrap();
+    eventually(1, || async { store.nodes(std::slice::from_ref(&learning)).await.unwrap().len() }).await;
+    // An influence between them waits for the import's end: it may not land, since the import
+    // may yet fail and take everything away.
+    let racer = record_in_a_task(store);
+    blocked(&neo4j.raw).await;
+    batches.send(Err(Error::invalid("file", "the file ends badly"))).await.unwrap();
+    drop(batches);
+    assert!(import.await.unwrap().is_err());
+    let refused = racer.await.unwrap().expect_err("the learning went with the import");
+    assert!(matches!(refused.error, Error::NotFound(_)), "{refused:?}");
+    assert!(store.is_empty().await.unwrap());
 }

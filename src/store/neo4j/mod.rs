@@ -32,14 +32,17 @@
 //!   `assertion` and `props` (every other property as a JSON string, as SQLite's
 //!   `props` column); INFLUENCED also carries `on` (an ISO date string) and
 //!   `sources` (a list of ids) for the queries that need them. At most one
-//!   relationship of a kind joins two nodes one way: `apply` checks it under the
-//!   change lock below.
-//! * One `(:ChangeLock {id: 1})` node: every change set writes it before it
-//!   writes anything (its first statement opens with the write; a change set
-//!   read first, its last, which then checks that what it read is unchanged),
-//!   so change sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes
-//!   them, and the checks in `store::apply` hold for the graph they change. It
-//!   carries no `:Node` label, so no read ever sees it.
+//!   relationship of a kind joins two nodes one way: `apply` checks it with both
+//!   ends locked (see `write.rs`).
+//! * One `(:ChangeLock {id: 1})` node: a change set that reads or writes as it
+//!   goes (an update, a deletion, a seed) writes it first, so such change sets
+//!   run one at a time, as SQLite's `BEGIN IMMEDIATE` makes them. Every change
+//!   set also locks the nodes it decides on before it reads them, so that the
+//!   checks in `store::apply` hold for the graph they change; a small change
+//!   set that only creates and links takes node locks alone, and runs beside
+//!   others that touch other nodes. Neither it nor `(:Importing)`, which an
+//!   import into an empty store leaves while it runs, carries the `:Node`
+//!   label, so no read ever sees them.
 //!
 //! Constraints and indexes live in `schema/neo4j/*.cypher`, compiled in and
 //! applied at every start (`IF NOT EXISTS`), before the store answers.
@@ -58,8 +61,8 @@
 //! with the last (see `write.rs`), so a seed or a `copy` of tens of thousands of
 //! changes is a few dozen round trips, not one per change. A small change set
 //! that only creates and links (recording an influence) reads first, without
-//! the lock, and takes it only in the statement that checks what it read and
-//! writes: two statements, each a transaction of its own.
+//! locks, and locks the nodes it read only in the statement that checks what it
+//! read and writes: two statements, each a transaction of its own.
 //!
 //! Timeouts: `connect_timeout` bounds connecting, waiting for a pooled
 //! connection and every single reply (the driver's read timeout), and three
@@ -301,7 +304,7 @@ impl Neo4jStore {
 
     /// Runs a change set (or an import) to its end in a task of its own. Dropped half-way with
     /// its caller (a client that hangs up in the middle of a mutation), its transaction would
-    /// stay open on an idle pooled connection, holding the change lock, until that connection's
+    /// stay open on an idle pooled connection, holding its locks, until that connection's
     /// next use, and every other change set would wait behind it.
     async fn to_the_end<T, Work>(&self, work: impl FnOnce(Neo4jStore) -> Work) -> Result<T, Failed>
     where

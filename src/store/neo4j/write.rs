@@ -1,33 +1,46 @@
 //! Writes: one change set in one Neo4j transaction, committed only when every
 //! change passed the shared rules in `store::apply`, rolled back otherwise.
 //!
-//! Each change set's first statement writes the one `(:ChangeLock)` node before
-//! it reads anything, and so holds an exclusive lock until the transaction
-//! ends: change sets run one at a time, as SQLite's `BEGIN IMMEDIATE` makes
-//! them, so the checks (does the id exist? does this relationship exist
-//! already?) cannot race another writer. The lock is not a statement of its
-//! own: it opens whatever statement comes first (`TAKE_LOCK`).
+//! The rules decide on what they read (does the id exist? does this
+//! relationship exist already?), so what they read must not change under them
+//! before the change set commits. Two locks see to it:
+//! * **Node locks.** A change set locks every node its decisions rest on before
+//!   it reads it, by writing the node's id over itself (`LOCK`: a write that
+//!   changes nothing and holds the node's write lock until the transaction
+//!   ends). A relationship is only written or removed with both its ends
+//!   locked, so a change set that found it missing or present finds it so until
+//!   it commits. A node that does not exist yet is guarded by the uniqueness of
+//!   ids instead: of two change sets creating one id, the second fails at its
+//!   write.
+//! * **The change lock.** A change set that reads or writes as it goes
+//!   (updates, deletions, unlinking, anything large) first writes the one
+//!   `(:ChangeLock)` node, and so runs alone among such change sets, as
+//!   SQLite's `BEGIN IMMEDIATE` makes them. The lock is not a statement of its
+//!   own: it opens whatever statement comes first (`TAKE_LOCK`).
 //!
-//! Because nobody else writes meanwhile, the writer can keep what it knows in
-//! memory, so that a change set costs a bounded number of round trips however
-//! many changes it holds (a seed, a copy):
-//! * before the rules run, one statement takes the lock and reads every node
-//!   the changes name and every relationship they link or unlink; the answers
-//!   to `node` and `edge` then come from memory, kept true by the writer's own
-//!   writes (a relationship touching a node created in this change set can
-//!   only be one this change set made);
+//! Because nobody else changes what it has locked, the writer can keep what it
+//! knows in memory, so that a change set costs a bounded number of round trips
+//! however many changes it holds (a seed, a copy):
+//! * before the rules run, one statement takes the change lock, locks and reads
+//!   every node the changes name and every relationship they link or unlink;
+//!   the answers to `node` and `edge` then come from memory, kept true by the
+//!   writer's own writes (a relationship touching a node created in this change
+//!   set can only be one this change set made);
 //! * new nodes and relationships are queued and written in batches
 //!   (`UNWIND`), before any other write or read that could see them, and
 //!   before the commit; the queued batches of every kind, and the audit entry
 //!   once the rules have passed, go in one statement (`Batch`).
 //!
 //! A change set that only creates nodes and links them, as `recordInfluence`
-//! does, holds the lock for less: it is read first (`read_first`), without the
-//! lock and out of any transaction; the rules run on what was read; then one
-//! statement, a transaction of its own, takes the lock, checks that every node
-//! and relationship read is still exactly as read, and writes, or answers that
-//! something changed, and the change set runs again. So it is two statements
-//! without BEGIN or COMMIT, the lock held by the last alone.
+//! does, takes no change lock: it is read first (`read_first`), without locks
+//! and out of any transaction; the rules run on what was read; then one
+//! statement, a transaction of its own, locks the nodes read, checks that every
+//! node and relationship read is still exactly as read, and writes, or answers
+//! that something changed, and the change set runs again. So it is two
+//! statements without BEGIN or COMMIT, and two such change sets wait for each
+//! other only when they share a node. Their node locks are taken in the order of
+//! the ids; a deadlock with a change set that locks as it goes is broken by
+//! Neo4j, and whichever of the two it fails runs again.
 //!
 //! A change set whose caller the store has still to confirm (`Actor::confirmation`,
 //! a request admitted on an API token seen before) waits for that before its first
@@ -36,7 +49,8 @@
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
 //! so that nothing that reads local nodes sees it; a stub lives as long as it
-//! has a relationship. Such relationships are rare and written one by one.
+//! has a relationship. Such relationships are rare, written one by one, and only
+//! under the change lock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +77,15 @@ const BATCH: usize = 1_000;
 const TAKE_LOCK: &str = "MERGE (changeLock:ChangeLock {id: 1}) SET changeLock.changeSets = coalesce(changeLock.changeSets, 0) + 1 \
      WITH changeLock ";
 
+/// Locks the node `n` (see the module doc): its id written over itself changes nothing, and
+/// holds the node's write lock until the transaction ends. What is read of `n` after it is as
+/// the last change set to hold the lock left it.
+const LOCK: &str = "SET n.id = n.id";
+
+/// How many times a change set that takes the change lock runs when Neo4j breaks a deadlock
+/// between its node locks and another change set's by failing it.
+const LOCKED_TRIES: usize = 3;
+
 pub(super) async fn apply(
     graph: &Graph,
     patience: Duration,
@@ -82,12 +105,34 @@ pub(super) async fn apply(
     }
     confirm(actor).await?;
     let last = changes.len().saturating_sub(1);
-    let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
-    let outcome = match writer.prepare(&changes).await {
-        Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
-        Err(error) => Err(Failed { index: 0, error }),
-    };
-    writer.end(outcome, last).await
+    let mut changes = Some(changes);
+    for tries_left in (0..LOCKED_TRIES).rev() {
+        let changes = if tries_left == 0 { changes.take() } else { changes.clone() }.unwrap_or_default();
+        let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
+        let outcome = match writer.prepare(&changes).await {
+            Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
+            Err(error) => Err(Failed { index: 0, error }),
+        };
+        match writer.end(outcome, last).await {
+            Err(failed) if tries_left > 0 && deadlocked(&failed.error) => continue,
+            ended => return ended,
+        }
+    }
+    unreachable!("the last try returns")
+}
+
+/// Whether Neo4j failed a statement to break a deadlock between transactions' locks: nothing
+/// of the transaction was kept, and it may run again as it stands.
+fn deadlocked(error: &Error) -> bool {
+    let Error::Unavailable(cause) = error else { return false };
+    matches!(cause.downcast_ref::<neo4rs::Error>(), Some(neo4rs::Error::Neo4j(e)) if e.code().contains("DeadlockDetected"))
+}
+
+/// Whether the statement that ends a change set read first failed only because another change
+/// set got there first: a deadlock between their node locks, or a node of the same id created
+/// meanwhile. Nothing was written, and the change set runs again on what it then reads.
+fn overtaken(error: &Error) -> bool {
+    deadlocked(error) || matches!(error, Error::Conflict(_))
 }
 
 /// How many times a change set is read first and found changed before it takes the lock to read.
@@ -151,7 +196,10 @@ async fn read_first(
         Ok(_) => writer.queued().map_err(at_last)?,
         Err(_) => Batch::default(),
     };
-    let rows = auto_commit(graph, patience, sent, writer.checked(writes)).await.map_err(at_last)?;
+    let rows = match auto_commit(graph, patience, sent, writer.checked(writes)).await {
+        Err(error) if overtaken(&error) => return Ok(Attempt::Changed),
+        rows => rows.map_err(at_last)?,
+    };
     Ok(match rows.is_empty() {
         true => Attempt::Changed,
         false => Attempt::Ended(outcome),
@@ -181,10 +229,11 @@ async fn auto_commit(graph: &Graph, patience: Duration, sent: &AtomicU64, query:
 /// Into an empty store it is not: Neo4j caps the memory of one transaction, and
 /// a large file outgrows the cap, so each batch commits in a transaction of its
 /// own while a separate transaction holds the change lock for the whole
-/// import (no other change set runs meanwhile). If a batch is refused, or the
-/// file ends badly, everything the import wrote is deleted again (the store was
-/// empty before), so the import as a whole still lands entirely or not at all;
-/// readers may see the graph grow while it runs.
+/// import, and a committed `(:Importing)` node tells change sets read first to
+/// take the change lock too (no other change set runs meanwhile). If a batch is
+/// refused, or the file ends badly, everything the import wrote is deleted
+/// again (the store was empty before), so the import as a whole still lands
+/// entirely or not at all; readers may see the graph grow while it runs.
 pub(super) async fn import(
     graph: &Graph,
     patience: Duration,
@@ -211,7 +260,11 @@ pub(super) async fn import(
             return lock.end(outcome, last).await;
         }
         Ok(true) => {
+            // Left behind by an import that stopped half-way, it is taken over (this one holds
+            // the change lock, so no other import runs).
+            let importing = neo4rs::query("MERGE (:Importing {id: 1})");
             let outcome: Result<usize, Failed> = async {
+                auto_commit(graph, patience, sent, importing).await.map_err(|error| Failed { index: 0, error })?;
                 while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
                     let mut writer = Neo4jWriter::open(graph, patience, sent, set.applied()).await?;
                     let applied = writer.apply_batch(&mut set, batch).await;
@@ -223,7 +276,7 @@ pub(super) async fn import(
                 Ok(applied)
             }
             .await;
-            match outcome {
+            let outcome = match outcome {
                 Err(failed) => Err(match remove_everything(graph, sent).await {
                     Ok(()) => failed,
                     Err(e) => Failed {
@@ -236,7 +289,13 @@ pub(super) async fn import(
                     },
                 }),
                 ok => ok,
+            };
+            let done = neo4rs::query("MATCH (i:Importing) DELETE i");
+            if let Err(e) = auto_commit(graph, patience, sent, done).await {
+                tracing::warn!(error = %e, "the import could not say it has ended; \
+                    change sets will take the change lock until the next import into an empty store");
             }
+            outcome
         }
         Err(failed) => Err(failed),
     };
@@ -492,19 +551,25 @@ impl<'s> Neo4jWriter<'s> {
                     ids.extend(edge.influence.iter().flat_map(|i| i.sources.iter().cloned()));
                     keys.push((edge.from.clone(), edge.kind, edge.to.clone()));
                 }
-                Change::Unlink { from, kind, to } => keys.push((from.clone(), *kind, to.clone())),
+                Change::Unlink { from, kind, to } => {
+                    ids.extend([from.clone(), to.clone()]);
+                    keys.push((from.clone(), *kind, to.clone()));
+                }
             }
         }
         if ids.is_empty() && keys.is_empty() {
             return None;
         }
-        let mut once = HashSet::new();
-        ids.retain(|id| once.insert(id.clone()));
+        // In the order of the ids, as every change set locks nodes (see the module doc).
+        ids.sort_unstable();
+        ids.dedup();
         let mut once = HashSet::new();
         keys.retain(|key| once.insert(key.clone()));
+        // In a transaction, each node is locked before it is read; read first, nothing is.
+        let lock = if self.txn.is_some() { LOCK } else { "" };
         // Each subquery answers one row, lists possibly empty.
         let query = neo4rs::query(&format!(
-            "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) RETURN collect(n{NODE_MAP}) AS nodes }}
+            "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) {lock} RETURN collect(n{NODE_MAP}) AS nodes }}
              CALL () {{
                UNWIND $keys AS key
                CALL (key) {{ {} }}
@@ -554,27 +619,33 @@ impl<'s> Neo4jWriter<'s> {
         Ok(())
     }
 
-    /// The statement that ends a change set read first: it takes the lock, checks that every
-    /// node and relationship read is still as read, and only then writes; it answers one row
-    /// when all was unchanged, none otherwise. What was read goes into the statement, so a
-    /// writer checks once.
+    /// The statement that ends a change set read first: it locks the nodes read, in the order of
+    /// their ids, checks that every node and relationship read is still as read, and only then
+    /// writes; it answers one row when all was unchanged, none otherwise. What was read goes into
+    /// the statement, so a writer checks once. While an import into an empty store runs (it
+    /// may yet delete everything), the change set counts as changed, and after its tries takes
+    /// the change lock, which the import holds.
     fn checked(&mut self, writes: Batch) -> Query {
         let query = format!(
-            "{TAKE_LOCK}
-             CALL (changeLock) {{
+            "CALL () {{
+               UNWIND $seenNodes AS seen
+               MATCH (n:Node {{id: seen.id}}) {LOCK}
+               RETURN count(*) AS locked
+             }}
+             CALL () {{
                UNWIND $seenNodes AS seen
                OPTIONAL MATCH (n:Node {{id: seen.id}})
                WITH seen, n{NODE_MAP} AS now
                WHERE NOT coalesce(now = seen.node, now IS NULL AND seen.node IS NULL)
                RETURN count(*) AS changedNodes
              }}
-             CALL (changeLock) {{
+             CALL () {{
                UNWIND $seenEdges AS key
                WITH key, COLLECT {{ {} }} AS now
                WHERE NOT coalesce(now = CASE WHEN key.edge IS NULL THEN [] ELSE [key.edge] END, false)
                RETURN count(*) AS changedEdges
              }}
-             WITH changedNodes + changedEdges = 0 AS unchanged WHERE unchanged
+             WITH changedNodes + changedEdges = 0 AND NOT EXISTS {{ MATCH (:Importing) }} AS unchanged WHERE unchanged
              {}
              RETURN unchanged",
             edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
@@ -773,8 +844,8 @@ impl Writer for Neo4jWriter<'_> {
         if let Some(known) = self.known.get(id) {
             return Ok(known.clone());
         }
-        let query =
-            neo4rs::query(&format!("MATCH (n:Node {{id: $id}}) RETURN n{NODE_MAP} AS node")).param("id", id.as_str());
+        let query = neo4rs::query(&format!("MATCH (n:Node {{id: $id}}) {LOCK} RETURN n{NODE_MAP} AS node"))
+            .param("id", id.as_str());
         let node = super::read::nodes(&self.rows(query).await?)?.pop();
         self.known.insert(id.clone(), node.clone());
         Ok(node)
@@ -854,7 +925,16 @@ impl Writer for Neo4jWriter<'_> {
         if self.created.contains(from) || self.created.contains(to) {
             return Ok(None);
         }
-        let query = matching_edge(from, kind, to, foreign, &format!("RETURN {EDGE_MAP} AS edge"));
+        // Its ends are locked first, so that nobody links or unlinks them meanwhile.
+        let mut ends = [from.as_str(), to.as_str()];
+        ends.sort_unstable();
+        let find = matching_edge(from, kind, to, foreign, &format!("RETURN {EDGE_MAP} AS edge"));
+        let query = neo4rs::query(&format!(
+            "CALL () {{ UNWIND $ends AS id MATCH (n:Node {{id: id}}) {LOCK} RETURN count(*) AS locked }} {}",
+            find.query()
+        ))
+        .with_params(find.get_params().clone())
+        .param("ends", ends.to_vec());
         let edge = super::read::edges(&self.rows(query).await?)?.pop();
         self.links.insert(key, edge.clone());
         Ok(edge)
@@ -889,8 +969,10 @@ impl Writer for Neo4jWriter<'_> {
 
     async fn earliest_influence(&mut self, learning: &NodeId) -> Result<Option<NaiveDate>> {
         self.flush().await?;
-        let query = neo4rs::query("MATCH (:Node {id: $id})-[r:INFLUENCED]->() RETURN min(r.on) AS earliest")
-            .param("id", learning.as_str());
+        let query = neo4rs::query(&format!(
+            "MATCH (n:Node {{id: $id}}) {LOCK} WITH n MATCH (n)-[r:INFLUENCED]->() RETURN min(r.on) AS earliest"
+        ))
+        .param("id", learning.as_str());
         let rows = self.rows(query).await?;
         let earliest: Option<String> = match rows.first() {
             Some(row) => row.get("earliest").map_err(corrupt)?,
@@ -910,8 +992,12 @@ impl Writer for Neo4jWriter<'_> {
 
     async fn influences_citing(&mut self, source: &NodeId) -> Result<u64> {
         self.flush().await?;
-        let query = neo4rs::query("MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count")
-            .param("source", source.as_str());
+        // The source is locked first: an influence citing it is written with it locked.
+        let query = neo4rs::query(&format!(
+            "CALL () {{ MATCH (n:Node {{id: $source}}) {LOCK} RETURN count(*) AS locked }}
+             MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count"
+        ))
+        .param("source", source.as_str());
         let rows = self.rows(query).await?;
         let count: i64 = rows.first().ok_or_else(|| corrupt("count returned no row"))?.get("count").map_err(corrupt)?;
         Ok(count as u64)
