@@ -458,3 +458,25 @@ async fn nothing_is_recorded_while_an_import_into_an_empty_store_may_still_delet
     assert!(matches!(refused.error, Error::NotFound(_)), "{refused:?}");
     assert!(store.is_empty().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_change_set_read_first_waits_for_an_import_into_a_graph() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // The import, one transaction beside the graph, has read its first batch and goes on reading.
+    let (batches, received) = tokio::sync::mpsc::channel(4);
+    let import = {
+        let store = store.clone();
+        tokio::spawn(async move { store.import(received).await })
+    };
+    let imported = node(json!({"id": "t:principle:imported", "title": "Imported", "statement": "in"}));
+    batches.send(Ok(vec![Change::Create(imported)])).await.unwrap();
+    // An influence recorded meanwhile waits for it, rather than lock nodes the import may need.
+    let racer = record_in_a_task(store);
+    blocked(&neo4j.raw).await;
+    assert!(!racer.is_finished());
+    drop(batches);
+    assert_eq!(import.await.unwrap().map_err(|f| f.error).unwrap(), 1);
+    racer.await.unwrap().map_err(|f| f.error).unwrap();
+    assert_eq!(held(store).await.0, 1);
+}

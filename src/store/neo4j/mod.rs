@@ -41,8 +41,8 @@
 //!   checks in `store::apply` hold for the graph they change; a small change
 //!   set that only creates and links takes node locks alone, and runs beside
 //!   others that touch other nodes. Neither it nor `(:Importing)`, which an
-//!   import into an empty store leaves while it runs, carries the `:Node`
-//!   label, so no read ever sees them.
+//!   import leaves while it runs, carries the `:Node` label, so no read ever
+//!   sees them.
 //!
 //! Constraints and indexes live in `schema/neo4j/*.cypher`, compiled in and
 //! applied at every start (`IF NOT EXISTS`), before the store answers.

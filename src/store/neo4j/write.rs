@@ -225,12 +225,15 @@ async fn auto_commit(graph: &Graph, patience: Duration, sent: &AtomicU64, query:
 /// and written out before the next, and what the writer knew of it is then
 /// forgotten, so memory holds one batch at a time.
 ///
+/// An import takes the change lock, and a committed `(:Importing)` node tells
+/// change sets read first, which do not take it, to take it too while the
+/// import runs.
+///
 /// Into a store that holds a graph, the whole change set is one transaction.
 /// Into an empty store it is not: Neo4j caps the memory of one transaction, and
 /// a large file outgrows the cap, so each batch commits in a transaction of its
 /// own while a separate transaction holds the change lock for the whole
-/// import, and a committed `(:Importing)` node tells change sets read first to
-/// take the change lock too (no other change set runs meanwhile). If a batch is
+/// import (no other change set runs meanwhile). If a batch is
 /// refused, or the file ends badly, everything the import wrote is deleted
 /// again (the store was empty before), so the import as a whole still lands
 /// entirely or not at all; readers may see the graph grow while it runs.
@@ -243,9 +246,18 @@ pub(super) async fn import(
 ) -> Result<usize, Failed> {
     let mut lock = Neo4jWriter::start(graph, patience, sent).await?;
     let empty = lock.is_empty().await.map_err(|error| Failed { index: 0, error });
+    // Committed before the import locks any node, so that change sets read first stay out of its
+    // way; one left behind by an import that stopped half-way is taken over (this one holds the
+    // change lock, so no other import runs).
+    let importing = match empty {
+        Ok(_) => auto_commit(graph, patience, sent, neo4rs::query("MERGE (:Importing {id: 1})")).await,
+        Err(_) => Ok(Vec::new()),
+    };
     let mut set = ChangeSet::new(now);
-    let outcome = match empty {
-        Ok(false) => {
+    let outcome = match (empty, importing) {
+        (Err(failed), _) => Err(failed),
+        (_, Err(error)) => Err(Failed { index: 0, error }),
+        (Ok(false), Ok(_)) => {
             let outcome: Result<usize, Failed> = async {
                 while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
                     lock.apply_batch(&mut set, batch).await?;
@@ -257,14 +269,11 @@ pub(super) async fn import(
             }
             .await;
             let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
-            return lock.end(outcome, last).await;
+            let outcome = lock.end(outcome, last).await;
+            return imported(graph, patience, sent, outcome).await;
         }
-        Ok(true) => {
-            // Left behind by an import that stopped half-way, it is taken over (this one holds
-            // the change lock, so no other import runs).
-            let importing = neo4rs::query("MERGE (:Importing {id: 1})");
+        (Ok(true), Ok(_)) => {
             let outcome: Result<usize, Failed> = async {
-                auto_commit(graph, patience, sent, importing).await.map_err(|error| Failed { index: 0, error })?;
                 while let Some(batch) = next_batch(batches.recv().await, set.applied())? {
                     let mut writer = Neo4jWriter::open(graph, patience, sent, set.applied()).await?;
                     let applied = writer.apply_batch(&mut set, batch).await;
@@ -276,7 +285,7 @@ pub(super) async fn import(
                 Ok(applied)
             }
             .await;
-            let outcome = match outcome {
+            match outcome {
                 Err(failed) => Err(match remove_everything(graph, sent).await {
                     Ok(()) => failed,
                     Err(e) => Failed {
@@ -289,19 +298,28 @@ pub(super) async fn import(
                     },
                 }),
                 ok => ok,
-            };
-            let done = neo4rs::query("MATCH (i:Importing) DELETE i");
-            if let Err(e) = auto_commit(graph, patience, sent, done).await {
-                tracing::warn!(error = %e, "the import could not say it has ended; \
-                    change sets will take the change lock until the next import into an empty store");
             }
-            outcome
         }
-        Err(failed) => Err(failed),
     };
     // The lock's transaction wrote nothing else: end it either way.
     let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
-    lock.end(outcome, last).await
+    let outcome = lock.end(outcome, last).await;
+    imported(graph, patience, sent, outcome).await
+}
+
+/// Says that the import has ended, however it went, by removing `(:Importing)`.
+async fn imported(
+    graph: &Graph,
+    patience: Duration,
+    sent: &AtomicU64,
+    outcome: Result<usize, Failed>,
+) -> Result<usize, Failed> {
+    let done = neo4rs::query("MATCH (i:Importing) DELETE i");
+    if let Err(e) = auto_commit(graph, patience, sent, done).await {
+        tracing::warn!(error = %e, "the import could not say it has ended: change sets read first \
+            will take the change lock instead, until the next import");
+    }
+    outcome
 }
 
 /// Deletes every node and relationship of the graph, a slice per transaction
@@ -622,12 +640,14 @@ impl<'s> Neo4jWriter<'s> {
     /// The statement that ends a change set read first: it locks the nodes read, in the order of
     /// their ids, checks that every node and relationship read is still as read, and only then
     /// writes; it answers one row when all was unchanged, none otherwise. What was read goes into
-    /// the statement, so a writer checks once. While an import into an empty store runs (it
-    /// may yet delete everything), the change set counts as changed, and after its tries takes
-    /// the change lock, which the import holds.
+    /// the statement, so a writer checks once. While an import runs (`(:Importing)`), it locks
+    /// nothing and counts as changed, and after its tries takes the change lock, which the
+    /// import holds: it neither lands where a failing import would delete it nor holds nodes an
+    /// import is to lock.
     fn checked(&mut self, writes: Batch) -> Query {
         let query = format!(
-            "CALL () {{
+            "WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }}
+             CALL () {{
                UNWIND $seenNodes AS seen
                MATCH (n:Node {{id: seen.id}}) {LOCK}
                RETURN count(*) AS locked
@@ -645,7 +665,7 @@ impl<'s> Neo4jWriter<'s> {
                WHERE NOT coalesce(now = CASE WHEN key.edge IS NULL THEN [] ELSE [key.edge] END, false)
                RETURN count(*) AS changedEdges
              }}
-             WITH changedNodes + changedEdges = 0 AND NOT EXISTS {{ MATCH (:Importing) }} AS unchanged WHERE unchanged
+             WITH changedNodes + changedEdges = 0 AS unchanged WHERE unchanged
              {}
              RETURN unchanged",
             edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
