@@ -7,9 +7,10 @@
 //! * **Node locks.** A change set locks every node its decisions rest on before
 //!   it reads it, by writing the node's id over itself (`LOCK`: a write that
 //!   changes nothing and holds the node's write lock until the transaction
-//!   ends). A relationship is only written or removed with both its ends
-//!   locked, so a change set that found it missing or present finds it so until
-//!   it commits. A node that does not exist yet is guarded by the uniqueness of
+//!   ends). A change set checks a relationship with both its ends locked, and
+//!   writes or removes one with its ends locked (a deleted node's, with the
+//!   node), so one that found it missing or present finds it so until it
+//!   commits. A node that does not exist yet is guarded by the uniqueness of
 //!   ids instead: of two change sets creating one id, the second fails at its
 //!   write.
 //! * **The change lock.** A change set that reads or writes as it goes
