@@ -480,3 +480,29 @@ async fn a_change_set_read_first_waits_for_an_import_into_a_graph() {
     racer.await.unwrap().map_err(|f| f.error).unwrap();
     assert_eq!(held(store).await.0, 1);
 }
+
+#[tokio::test]
+async fn a_change_set_read_first_creating_an_id_another_is_creating_waits_for_it_and_is_refused() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    // Another change set is writing the organisation `u` and has not committed: nobody sees it
+    // yet, but its id is taken in the uniqueness index.
+    let mut other = neo4j.raw.start_txn().await.unwrap();
+    let create = "MATCH (t:Node {id: 't:organisation:t'}) \
+                  CREATE (n:Node:Organisation) SET n = t{.*, id: 'u:organisation:u', organisation: 'u'}";
+    other.run(neo4rs::query(create)).await.unwrap();
+    let before = store.change_statements();
+    let creator = {
+        let store = store.clone();
+        let organisation = Change::Create(node(json!({"id": "u:organisation:u", "title": "Another org"})));
+        tokio::spawn(async move { store.apply(vec![organisation]).await })
+    };
+    // Its read of the id (without the change lock, without node locks) waits for the other.
+    blocked(&neo4j.raw).await;
+    other.commit().await.unwrap();
+    // It then reads the id taken, and the rules refuse it in their own words; the last statement
+    // checks that the id is still taken, and writes nothing.
+    let refused = creator.await.unwrap().expect_err("the id is taken");
+    assert!(matches!(&refused.error, Error::Conflict(m) if m.contains("u:organisation:u")), "{refused:?}");
+    assert_eq!(store.change_statements() - before, 2);
+}

@@ -131,7 +131,9 @@ fn deadlocked(error: &Error) -> bool {
 
 /// Whether the statement that ends a change set read first failed only because another change
 /// set got there first: a deadlock between their node locks, or a node of the same id created
-/// meanwhile. Nothing was written, and the change set runs again on what it then reads.
+/// meanwhile (in the instant between the check and the write: the check's read of the id waits
+/// for a creation under way). Nothing was written, and the change set runs again on what it then
+/// reads.
 fn overtaken(error: &Error) -> bool {
     deadlocked(error) || matches!(error, Error::Conflict(_))
 }
