@@ -44,6 +44,7 @@ pub(super) struct Cut {
     column: usize,
 }
 
+/// Reads the file in chunks, hands its frame on and holds the record cut last.
 pub(super) struct Cutter {
     source: Box<dyn Read>,
     /// Whether records are cut at all (off: the file is read as it is).
