@@ -87,6 +87,11 @@ const LOCK: &str = "SET n.id = n.id";
 /// between its node locks and another change set's by failing it.
 const LOCKED_TRIES: usize = 3;
 
+/// How many changes a change set may hold to run again after a deadlock: it keeps a copy of
+/// them for that. A larger one (a copy of a whole graph) fails with the deadlock instead, as
+/// `Unavailable`, and may be sent again.
+const RETRIED_CHANGES: usize = 1_000;
+
 pub(super) async fn apply(
     graph: &Graph,
     patience: Duration,
@@ -106,8 +111,9 @@ pub(super) async fn apply(
     }
     confirm(actor).await?;
     let last = changes.len().saturating_sub(1);
+    let tries = if changes.len() <= RETRIED_CHANGES { LOCKED_TRIES } else { 1 };
     let mut changes = Some(changes);
-    for tries_left in (0..LOCKED_TRIES).rev() {
+    for tries_left in (0..tries).rev() {
         let changes = if tries_left == 0 { changes.take() } else { changes.clone() }.unwrap_or_default();
         let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
         let outcome = match writer.prepare(&changes).await {
