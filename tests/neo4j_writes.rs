@@ -471,7 +471,13 @@ async fn a_change_set_read_first_waits_for_an_import_into_a_graph() {
     };
     let imported = node(json!({"id": "t:principle:imported", "title": "Imported", "statement": "in"}));
     batches.send(Ok(vec![Change::Create(imported)])).await.unwrap();
-    // An influence recorded meanwhile waits for it, rather than lock nodes the import may need.
+    // Once the import says it runs (it holds the change lock by then), an influence recorded
+    // meanwhile waits for it, rather than lock nodes the import may need.
+    let importing = || async {
+        let mut rows = neo4j.raw.execute(neo4rs::query("MATCH (i:Importing) RETURN count(i) AS n")).await.unwrap();
+        rows.next().await.unwrap().unwrap().get::<i64>("n").unwrap()
+    };
+    eventually(1, importing).await;
     let racer = record_in_a_task(store);
     blocked(&neo4j.raw).await;
     assert!(!racer.is_finished());
