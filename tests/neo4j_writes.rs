@@ -152,17 +152,17 @@ async fn a_failing_last_statement_keeps_neither_the_changes_nor_the_audit_entry(
     assert_eq!(held(store).await, (2, 2));
 }
 
-/// Polls `work` until a transaction holds the change lock (it is the only one to take locks
-/// here), then drops it: what a request does when its client hangs up in the middle of a
-/// mutation.
-async fn give_up<T>(raw: &neo4rs::Graph, work: impl std::future::Future<Output = T>) {
+/// Polls `work` until a transaction is as `now` says (`SHOW TRANSACTIONS` of `status` and
+/// `activeLockCount`), then drops it: what a request does when its client hangs up in the
+/// middle of a mutation.
+async fn give_up<T>(raw: &neo4rs::Graph, now: &str, work: impl std::future::Future<Output = T>) {
     let mut given_up = std::pin::pin!(work);
-    let locked = "SHOW TRANSACTIONS YIELD activeLockCount WHERE activeLockCount > 0 RETURN count(*) AS locked";
+    let locked = format!("SHOW TRANSACTIONS YIELD status, activeLockCount WHERE {now} RETURN count(*) AS locked");
     loop {
         if futures::poll!(given_up.as_mut()).is_ready() {
             panic!("the work ended before it could be given up");
         }
-        let mut rows = raw.execute(neo4rs::query(locked)).await.unwrap();
+        let mut rows = raw.execute(neo4rs::query(&locked)).await.unwrap();
         let row = rows.next().await.unwrap().unwrap();
         if row.get::<i64>("locked").unwrap() > 0 {
             return;
@@ -199,12 +199,15 @@ async fn lock_is_let_go(raw: &neo4rs::Graph) {
 async fn a_change_set_whose_caller_goes_away_still_ends_and_frees_the_lock() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
-    // An update takes the lock in its first statement, and holds it to its commit.
+    // An update takes the change lock in its first statement, and holds it to its commit; it is
+    // given up while it waits there for the learning, which the test holds.
     let actor = editor();
     let learning = NodeId::parse("t:learning:l").unwrap();
+    let held_learning = hold_node(&neo4j.raw, "t:learning:l").await;
     let Value::Object(title) = json!({"title": "Updated"}) else { unreachable!() };
     let update = Change::Update { id: learning.clone(), patch: NodePatch(title) };
-    give_up(&neo4j.raw, store.apply_as(vec![update], Some(&actor))).await;
+    give_up(&neo4j.raw, "status STARTS WITH 'Blocked'", store.apply_as(vec![update], Some(&actor))).await;
+    held_learning.commit().await.unwrap();
     lock_is_let_go(&neo4j.raw).await;
     store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&actor)).await.map_err(|f| f.error).unwrap();
     // The given-up change set runs to its end rather than stopping half-way (it may still be
@@ -313,7 +316,7 @@ async fn an_import_whose_caller_goes_away_still_ends_and_frees_the_lock() {
     let store = &neo4j.store;
     // An import takes the lock in its first statement, and holds it to its end.
     let (batches, received) = tokio::sync::mpsc::channel(4);
-    give_up(&neo4j.raw, store.import(received)).await;
+    give_up(&neo4j.raw, "activeLockCount > 0", store.import(received)).await;
     // The file's reader goes on to the end of the file, as it runs on a thread of its own.
     let imported = node(json!({"id": "t:principle:imported", "title": "Imported", "statement": "in"}));
     let delivered = batches.send(Ok(vec![Change::Create(imported)])).await;
