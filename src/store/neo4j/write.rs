@@ -83,6 +83,12 @@ const TAKE_LOCK: &str = "MERGE (changeLock:ChangeLock {id: 1}) SET changeLock.ch
 /// the last change set to hold the lock left it.
 const LOCK: &str = "SET n.id = n.id";
 
+/// A subquery that locks the nodes whose ids the Cypher list `ids` holds, in its order (see
+/// `LOCK`), and reads nothing; the statement goes on once it holds them all.
+fn lock_nodes(ids: &str) -> String {
+    format!("CALL () {{ UNWIND {ids} AS id MATCH (n:Node {{id: id}}) {LOCK} RETURN count(*) AS locked }}")
+}
+
 /// How many times a change set that takes the change lock runs when Neo4j breaks a deadlock
 /// between its node locks and another change set's by failing it.
 const LOCKED_TRIES: usize = 3;
@@ -656,11 +662,7 @@ impl<'s> Neo4jWriter<'s> {
     fn checked(&mut self, writes: Batch) -> Query {
         let query = format!(
             "WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }}
-             CALL () {{
-               UNWIND $seenNodes AS seen
-               MATCH (n:Node {{id: seen.id}}) {LOCK}
-               RETURN count(*) AS locked
-             }}
+             {}
              CALL () {{
                UNWIND $seenNodes AS seen
                OPTIONAL MATCH (n:Node {{id: seen.id}})
@@ -677,6 +679,7 @@ impl<'s> Neo4jWriter<'s> {
              WITH changedNodes + changedEdges = 0 AS unchanged WHERE unchanged
              {}
              RETURN unchanged",
+            lock_nodes("[seen IN $seenNodes | seen.id]"),
             edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
             writes.text
         );
@@ -958,12 +961,9 @@ impl Writer for Neo4jWriter<'_> {
         let mut ends = [from.as_str(), to.as_str()];
         ends.sort_unstable();
         let find = matching_edge(from, kind, to, foreign, &format!("RETURN {EDGE_MAP} AS edge"));
-        let query = neo4rs::query(&format!(
-            "CALL () {{ UNWIND $ends AS id MATCH (n:Node {{id: id}}) {LOCK} RETURN count(*) AS locked }} {}",
-            find.query()
-        ))
-        .with_params(find.get_params().clone())
-        .param("ends", ends.to_vec());
+        let query = neo4rs::query(&format!("{} {}", lock_nodes("$ends"), find.query()))
+            .with_params(find.get_params().clone())
+            .param("ends", ends.to_vec());
         let edge = super::read::edges(&self.rows(query).await?)?.pop();
         self.links.insert(key, edge.clone());
         Ok(edge)
@@ -1023,8 +1023,9 @@ impl Writer for Neo4jWriter<'_> {
         self.flush().await?;
         // The source is locked first: an influence citing it is written with it locked.
         let query = neo4rs::query(&format!(
-            "CALL () {{ MATCH (n:Node {{id: $source}}) {LOCK} RETURN count(*) AS locked }}
-             MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count"
+            "{}
+             MATCH ()-[r:INFLUENCED]->() WHERE $source IN r.sources RETURN count(r) AS count",
+            lock_nodes("[$source]")
         ))
         .param("source", source.as_str());
         let rows = self.rows(query).await?;
