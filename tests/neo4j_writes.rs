@@ -152,19 +152,27 @@ async fn a_failing_last_statement_keeps_neither_the_changes_nor_the_audit_entry(
     assert_eq!(held(store).await, (2, 2));
 }
 
-/// Polls `work` until a transaction is as `now` says (`SHOW TRANSACTIONS` of `status` and
-/// `activeLockCount`), then drops it: what a request does when its client hangs up in the
-/// middle of a mutation.
+/// The number a query that returns one row with one column `n` answers, e.g. a count.
+async fn number(raw: &neo4rs::Graph, query: &str) -> i64 {
+    let mut rows = raw.execute(neo4rs::query(query)).await.unwrap();
+    rows.next().await.unwrap().unwrap().get::<i64>("n").unwrap()
+}
+
+/// How many transactions are as `now` says (of `SHOW TRANSACTIONS`' `status` and
+/// `activeLockCount`).
+async fn transactions(raw: &neo4rs::Graph, now: &str) -> i64 {
+    number(raw, &format!("SHOW TRANSACTIONS YIELD status, activeLockCount WHERE {now} RETURN count(*) AS n")).await
+}
+
+/// Polls `work` until a transaction is as `now` says (see `transactions`), then drops it: what a
+/// request does when its client hangs up in the middle of a mutation.
 async fn give_up<T>(raw: &neo4rs::Graph, now: &str, work: impl std::future::Future<Output = T>) {
     let mut given_up = std::pin::pin!(work);
-    let locked = format!("SHOW TRANSACTIONS YIELD status, activeLockCount WHERE {now} RETURN count(*) AS locked");
     loop {
         if futures::poll!(given_up.as_mut()).is_ready() {
             panic!("the work ended before it could be given up");
         }
-        let mut rows = raw.execute(neo4rs::query(&locked)).await.unwrap();
-        let row = rows.next().await.unwrap().unwrap();
-        if row.get::<i64>("locked").unwrap() > 0 {
+        if transactions(raw, now).await > 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -206,7 +214,7 @@ async fn a_change_set_whose_caller_goes_away_still_ends_and_frees_the_lock() {
     let held_learning = hold_node(&neo4j.raw, "t:learning:l").await;
     let Value::Object(title) = json!({"title": "Updated"}) else { unreachable!() };
     let update = Change::Update { id: learning.clone(), patch: NodePatch(title) };
-    give_up(&neo4j.raw, "status STARTS WITH 'Blocked'", store.apply_as(vec![update], Some(&actor))).await;
+    give_up(&neo4j.raw, BLOCKED, store.apply_as(vec![update], Some(&actor))).await;
     held_learning.commit().await.unwrap();
     lock_is_let_go(&neo4j.raw).await;
     store.apply_as(vec![Change::Link(influence("t:principle:q"))], Some(&actor)).await.map_err(|f| f.error).unwrap();
@@ -234,13 +242,14 @@ async fn hold_node(raw: &neo4rs::Graph, id: &str) -> neo4rs::Txn {
     txn
 }
 
+/// A transaction that waits for a lock another holds, as `transactions` reads it.
+const BLOCKED: &str = "status STARTS WITH 'Blocked'";
+
 /// Waits until a transaction waits for a lock another holds (a minute at most: a bound on a
 /// hang, not a speed to meet).
 async fn blocked(raw: &neo4rs::Graph) {
-    let query = "SHOW TRANSACTIONS YIELD status WHERE status STARTS WITH 'Blocked' RETURN count(*) AS blocked";
     for _ in 0..6_000 {
-        let mut rows = raw.execute(neo4rs::query(query)).await.unwrap();
-        if rows.next().await.unwrap().unwrap().get::<i64>("blocked").unwrap() > 0 {
+        if transactions(raw, BLOCKED).await > 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -476,11 +485,7 @@ async fn a_change_set_read_first_waits_for_an_import_into_a_graph() {
     batches.send(Ok(vec![Change::Create(imported)])).await.unwrap();
     // Once the import says it runs (it holds the change lock by then), an influence recorded
     // meanwhile waits for it, rather than lock nodes the import may need.
-    let importing = || async {
-        let mut rows = neo4j.raw.execute(neo4rs::query("MATCH (i:Importing) RETURN count(i) AS n")).await.unwrap();
-        rows.next().await.unwrap().unwrap().get::<i64>("n").unwrap()
-    };
-    eventually(1, importing).await;
+    eventually(1, || number(&neo4j.raw, "MATCH (i:Importing) RETURN count(i) AS n")).await;
     let racer = record_in_a_task(store);
     blocked(&neo4j.raw).await;
     assert!(!racer.is_finished());
