@@ -216,6 +216,35 @@ fn moved(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, key: &st
     after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
 }
 
+/// A token the server has confirmed before is asked about again with every request, as the
+/// metrics count it: a query alongside its reads; a mutation, on a store that checks the token
+/// in the statement that writes (Neo4j), not apart at all.
+#[tokio::test]
+async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let issued = pvgraph::auth::issue_token("kc", pvgraph::domain::Role::Editor, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    let editor = server.bearer(&issued.token);
+    let lookups = "pvgraph_store_call_duration_seconds_count{method=\"token_by_hash\"}";
+    // The first request confirms the token before it runs; the server knows it from then on.
+    editor.data("{ viewer { organisation } }", json!({})).await;
+
+    let before = scrape(&server).await;
+    editor.data("{ viewer { organisation } }", json!({})).await;
+    assert_eq!(moved(&before, &scrape(&server).await, lookups), 1.0, "a query asks alongside");
+
+    let before = scrape(&server).await;
+    let create = r#"mutation { createValue(input: { organisation: "kc", slug: "counted", title: "Counted" }) { id } }"#;
+    let created = editor.data(create, json!({})).await;
+    assert_eq!(created["createValue"]["id"], "kc:value:counted");
+    let asked = moved(&before, &scrape(&server).await, lookups);
+    match server.store.confirms_callers() {
+        true => assert_eq!(asked, 0.0, "the statement that wrote checked the token"),
+        false => assert_eq!(asked, 1.0, "the write waited for the lookup"),
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_requests_errors_and_store_calls() {
     let dir = temp_dir();

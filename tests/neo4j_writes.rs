@@ -15,7 +15,12 @@
 //! password from `PVGRAPH_NEO4J_USER` / `PVGRAPH_NEO4J_PASSWORD`); without it
 //! they say so and pass. They empty its graph.
 
-use pvgraph::domain::{Actor, Applied, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodePatch, Role};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pvgraph::domain::{
+    Actor, Applied, Caller, Change, Confirmation, Edge, EdgeRecord, Error, Member, Node, NodeId, NodePatch, Role,
+};
 use pvgraph::store::neo4j::Neo4jStore;
 use pvgraph::store::{AuditQuery, Direction, Failed, GraphStore};
 use serde_json::{Value, json};
@@ -130,6 +135,76 @@ async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
     store.apply_as(changes, Some(&editor())).await.map_err(|f| f.error).unwrap();
     assert_eq!(store.change_statements() - before, 2);
     assert_eq!(held(store).await, (3, 2));
+}
+
+/// A confirmation of the API token of this hash, asked of `store` as the server asks it, which
+/// counts in `asked` the times it is asked.
+fn confirmation_of(store: &Neo4jStore, hash: &str, asked: &Arc<AtomicUsize>) -> Confirmation {
+    let (store, hash, asked) = (store.clone(), hash.to_owned(), Arc::clone(asked));
+    Confirmation::new(hash.clone(), async move {
+        asked.fetch_add(1, Ordering::SeqCst);
+        match store.token_by_hash(&hash).await.map_err(Arc::new)? {
+            Some(t) if t.revoked_at.is_none() => Ok(Caller::Member(Member {
+                organisation: t.organisation,
+                role: t.role,
+                subject: format!("token:{}", t.id),
+            })),
+            _ => Err(Arc::new(Error::Unauthenticated("the token was revoked".into()))),
+        }
+    })
+}
+
+/// A caller admitted on an API token nobody has asked the store about yet (a request on a token
+/// the server has seen before) has its change set checked in its last statement: the token is
+/// confirmed there, without a statement of its own. A token revoked meanwhile, or one that
+/// names someone else now, writes nothing, and the confirmation asked apart says why.
+#[tokio::test]
+async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    let issued = pvgraph::auth::issue_token("t", Role::Editor, chrono::Utc::now());
+    store.save_token(&issued.stored).await.unwrap();
+    let member =
+        Member { organisation: "t".into(), role: Role::Editor, subject: format!("token:{}", issued.stored.id) };
+    let caller = Caller::Member(member.clone());
+    // Records an influence on `to` as `caller`, admitted ahead of `confirmation`.
+    let link = |to: &str, caller: &Caller, confirmation: &Confirmation| {
+        let actor = Actor { caller: caller.clone(), confirmation: Some(confirmation.clone()), ..editor() };
+        let changes = vec![Change::Link(influence(to))];
+        async move { store.apply_as(changes, Some(&actor)).await }
+    };
+
+    let asked = Arc::new(AtomicUsize::new(0));
+    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let (reads, statements) = (store.reads(), store.change_statements());
+    link("t:principle:p", &caller, &confirmation).await.map_err(|f| f.error).unwrap();
+    assert_eq!(
+        store.change_statements() - statements,
+        2,
+        "the reads; the check of the token and the rest, and the write"
+    );
+    assert_eq!(store.reads() - reads, 0, "the token was not looked up apart");
+    assert_eq!(asked.load(Ordering::SeqCst), 0, "nor asked about");
+    assert!(confirmation.is_settled());
+    assert_eq!(confirmation.outcome().await.unwrap(), caller);
+    assert_eq!(held(store).await, (1, 1));
+
+    // The same token, now naming someone else than the caller admitted (a viewer where it was
+    // an editor), writes nothing.
+    let viewer = Caller::Member(Member { role: Role::Viewer, ..member.clone() });
+    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let error = link("t:principle:q", &viewer, &confirmation).await.unwrap_err().error;
+    assert!(matches!(&error, Error::Unauthenticated(m) if m.contains("grant changed")), "{error:?}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once the write found the token not as admitted");
+    assert_eq!(held(store).await, (1, 1));
+
+    // Revoked, it writes nothing either.
+    assert!(store.revoke_token(&issued.stored.id).await.unwrap());
+    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let error = link("t:principle:q", &caller, &confirmation).await.unwrap_err().error;
+    assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(held(store).await, (1, 1));
 }
 
 #[tokio::test]

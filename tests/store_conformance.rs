@@ -15,12 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt as _;
-
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pvgraph::domain::{
-    Actor, Applied, Audience, Caller, Change, Edge, EdgeRecord, Error, Member, Node, NodeId, NodeKind, NodePatch,
-    RelationshipKind, Role, SeedFile,
+    Actor, Applied, Audience, Caller, Change, Confirmation, Edge, EdgeRecord, Error, Member, Node, NodeId, NodeKind,
+    NodePatch, RelationshipKind, Role, SeedFile,
 };
 use pvgraph::store::{
     self, ApiToken, AuditEntry, AuditQuery, Direction, FieldTest, GraphStore, ListQuery, Neo4jOptions, NodeFilter,
@@ -685,9 +683,11 @@ mod checks {
         let caller = Caller::Member(Member { organisation: "t".into(), role: Role::Editor, subject: "token:c".into() });
         let someone_else =
             Caller::Member(Member { organisation: "t".into(), role: Role::Viewer, subject: "token:c".into() });
+        // No token of this hash is stored: a store that checks the token itself finds it
+        // missing, and the answer given here decides.
         let answer = |outcome: Result<Caller, Error>| {
             let outcome = outcome.map_err(Arc::new);
-            Some(async move { outcome }.boxed().shared())
+            Some(Confirmation::new("no-such-token", async move { outcome }))
         };
         let create_and_link = vec![
             Change::Create(node(json!({"id": "t:value:w", "title": "Waiting", "definition": "later"}))),

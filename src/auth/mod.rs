@@ -14,8 +14,6 @@ pub use token::{IssuedToken, TOKEN_PREFIX, hash_token, issue_token, sha256_hex};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures::FutureExt as _;
-
 pub use crate::domain::Confirmation;
 use crate::domain::{Caller, Error, Member, Result};
 use crate::store::Store;
@@ -112,7 +110,7 @@ impl Authenticator {
             return Ok(Admitted { caller: self.tokens.caller(hash).await?, confirmation: None });
         };
         let tokens = self.tokens.clone();
-        let confirmation = async move { tokens.caller(hash).await.map_err(Arc::new) }.boxed().shared();
+        let confirmation = Confirmation::new(hash.clone(), async move { tokens.caller(hash).await.map_err(Arc::new) });
         Ok(Admitted { caller: Caller::Member(member), confirmation: Some(confirmation) })
     }
 

@@ -2,8 +2,9 @@
 //! role, and which nodes each may see. The rules of visibility live here once;
 //! the stores turn `Audience` into their own query conditions.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 
 use super::{Error, Node, Result, Visibility};
@@ -119,17 +120,69 @@ pub struct Actor {
     pub confirmation: Option<Confirmation>,
 }
 
-/// The store's word, still to come, on the credentials a request was admitted
-/// with: the caller they name now, or why they are refused (see
-/// `auth::Authenticator::admit`). Cloned freely; it is worked out once.
-pub type Confirmation = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
+/// The store's word, still to come, on the API token a request was admitted
+/// with: the caller it names now, or why it is refused (see
+/// `auth::Authenticator::admit`). Cloned freely; it is worked out once, in one
+/// of two ways: asked of the store on its own (`outcome`, when nothing settled
+/// it before), or seen by a store that checked the token in the very statement
+/// that wrote a change set, and so wrote only while the token stood
+/// (`confirm_seen`). The second costs no statement of its own.
+#[derive(Clone)]
+pub struct Confirmation {
+    token_hash: Arc<str>,
+    seen: Arc<OnceLock<Caller>>,
+    asked: Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>,
+}
+
+impl Confirmation {
+    /// A confirmation of the API token with this hash, which `ask` asks the store
+    /// about when it is awaited before a store has settled it.
+    pub fn new(
+        token_hash: impl Into<Arc<str>>,
+        ask: impl Future<Output = Result<Caller, Arc<Error>>> + Send + 'static,
+    ) -> Confirmation {
+        Confirmation { token_hash: token_hash.into(), seen: Arc::default(), asked: ask.boxed().shared() }
+    }
+
+    /// The hash of the token to confirm, for a store that checks it itself.
+    pub fn token_hash(&self) -> &str {
+        &self.token_hash
+    }
+
+    /// Whether the answer is in, so that awaiting `outcome` waits for nothing.
+    pub fn is_settled(&self) -> bool {
+        self.seen.get().is_some() || self.asked.peek().is_some()
+    }
+
+    /// The caller the token names, or why it is refused: what a store saw, or
+    /// else the store's answer, asked now if nobody asked before.
+    pub async fn outcome(&self) -> Result<Caller, Arc<Error>> {
+        match self.seen.get() {
+            Some(caller) => Ok(caller.clone()),
+            None => self.asked.clone().await,
+        }
+    }
+
+    /// Records that a store found the token standing and naming `caller` in the
+    /// statement that wrote; a later `outcome` answers that without asking.
+    pub fn confirm_seen(&self, caller: Caller) {
+        // Seen twice (a change set run again), the first is as good as the second.
+        let _ = self.seen.set(caller);
+    }
+}
+
+impl std::fmt::Debug for Confirmation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Confirmation").field("settled", &self.is_settled()).finish_non_exhaustive()
+    }
+}
 
 /// Waits for a caller's confirmation, if one is to come, and refuses unless it
 /// names that caller. A caller confirmed as someone else (their token's grant
 /// was rewritten) is refused here; the request then runs again as them.
 pub async fn confirmed(confirmation: Option<&Confirmation>, caller: &Caller) -> Result<()> {
     let Some(confirmation) = confirmation else { return Ok(()) };
-    match confirmation.clone().await {
+    match confirmation.outcome().await {
         Ok(confirmed) if &confirmed == caller => Ok(()),
         Ok(_) => Err(Error::Unauthenticated("the token's grant changed while the request ran".into())),
         Err(error) => Err(Error::Unauthenticated(error.to_string())),

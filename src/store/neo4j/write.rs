@@ -46,6 +46,10 @@
 //! A change set whose caller the store has still to confirm (`Actor::confirmation`,
 //! a request admitted on an API token seen before) waits for that before its first
 //! statement that locks or writes; a change set read first so reads alongside it.
+//! When nobody has asked about the token yet, a change set read first does not
+//! wait: its last statement checks the token before it locks anything, and writes
+//! only while the token stands and names the caller. The token is then confirmed
+//! without a statement of its own, and a token revoked meanwhile writes nothing.
 //!
 //! A relationship's foreign end (a partner's node, see `store::apply`) is a
 //! stub `(:ForeignNode {id, organisation, kind})` without the `:Node` label,
@@ -67,7 +71,10 @@ use super::access::audit_properties;
 use super::read::{EDGE_MAP, EdgeRow, NODE_MAP, NodeRow, corrupt, field_property, id_list};
 use super::search::search_text;
 use super::{db, unavailable};
-use crate::domain::{Actor, Applied, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result, timestamp};
+use crate::domain::{
+    Actor, Applied, Caller, Change, Confirmation, Edge, Error, Member, Node, NodeId, NodeKind, RelationshipKind,
+    Result, timestamp,
+};
 use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Writer, apply_changes, next_batch};
 
 /// How many queued nodes or relationships one statement writes at most.
@@ -203,22 +210,46 @@ async fn read_first(
         Ok(_) => changes.len().saturating_sub(1),
         Err(failed) => failed.index,
     };
-    // What was read and decided so far ran alongside the caller's confirmation; the statement
-    // that writes waits for it.
-    confirm(actor).await?;
+    // The caller's API token, if no answer on it is in yet, is checked by the statement that
+    // writes, which writes only while it stands. Otherwise what was read and decided so far ran
+    // alongside the caller's confirmation, and the statement that writes waits for it.
+    let token = unconfirmed_token(actor);
+    if token.is_none() {
+        confirm(actor).await?;
+    }
     let at_last = |error: Error| Failed { index: last, error };
     let writes = match outcome {
         Ok(_) => writer.queued().map_err(at_last)?,
         Err(_) => Batch::default(),
     };
-    let rows = match auto_commit(graph, patience, sent, writer.checked(writes)).await {
+    let rows = match auto_commit(graph, patience, sent, writer.checked(writes, token)).await {
         Err(error) if overtaken(&error) => return Ok(Attempt::Changed),
         rows => rows.map_err(at_last)?,
     };
-    Ok(match rows.is_empty() {
-        true => Attempt::Changed,
-        false => Attempt::Ended(outcome),
-    })
+    if rows.is_empty() {
+        // Something read changed, or the token no longer stands: the confirmation, asked apart,
+        // tells which. A token that stands makes this a change set to run again.
+        confirm(actor).await?;
+        return Ok(Attempt::Changed);
+    }
+    if let Some(token) = token {
+        token.confirmation.confirm_seen(Caller::Member(token.member.clone()));
+    }
+    Ok(Attempt::Ended(outcome))
+}
+
+/// An API token the statement that writes a change set checks, with whom it must name.
+#[derive(Clone, Copy)]
+struct TokenCheck<'a> {
+    confirmation: &'a Confirmation,
+    member: &'a Member,
+}
+
+/// The actor's API token, when the store has still to hear whether it stands.
+fn unconfirmed_token(actor: Option<&Actor>) -> Option<TokenCheck<'_>> {
+    let actor = actor?;
+    let confirmation = actor.confirmation.as_ref().filter(|c| !c.is_settled())?;
+    Some(TokenCheck { confirmation, member: actor.caller.member()? })
 }
 
 /// Waits for the actor's confirmation, if one is to come (`Actor::confirmation`): nothing is
@@ -659,9 +690,17 @@ impl<'s> Neo4jWriter<'s> {
     /// nothing and counts as changed, and after its tries takes the change lock, which the
     /// import holds: it neither lands where a failing import would delete it nor holds nodes an
     /// import is to lock.
-    fn checked(&mut self, writes: Batch) -> Query {
+    fn checked(&mut self, writes: Batch, token: Option<TokenCheck>) -> Query {
+        // The token, when there is one to check, is checked before any lock is taken.
+        let standing = match token {
+            Some(_) => {
+                "AND EXISTS { MATCH (t:ApiToken {hash: $tokenHash}) WHERE t.revokedAt IS NULL \
+                 AND t.organisation = $tokenOrganisation AND t.role = $tokenRole AND 'token:' + t.id = $tokenSubject }"
+            }
+            None => "",
+        };
         let query = format!(
-            "WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }}
+            "WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }} {standing}
              {}
              CALL () {{
                UNWIND $seenNodes AS seen
@@ -683,10 +722,18 @@ impl<'s> Neo4jWriter<'s> {
             edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
             writes.text
         );
-        neo4rs::query(&query)
+        let query = neo4rs::query(&query)
             .params(writes.params)
             .param("seenNodes", std::mem::take(&mut self.seen_nodes))
-            .param("seenEdges", std::mem::take(&mut self.seen_edges))
+            .param("seenEdges", std::mem::take(&mut self.seen_edges));
+        match token {
+            Some(TokenCheck { confirmation, member }) => query
+                .param("tokenHash", confirmation.token_hash())
+                .param("tokenOrganisation", member.organisation.as_str())
+                .param("tokenRole", member.role.as_str())
+                .param("tokenSubject", member.subject.as_str()),
+            None => query,
+        }
     }
 
     /// Writes the queued nodes, then the queued relationships, then the audit entry if there is
