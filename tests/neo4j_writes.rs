@@ -205,6 +205,20 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
     assert_eq!(asked.load(Ordering::SeqCst), 2);
     assert_eq!(held(store).await, (1, 1));
+
+    // An update takes the change lock, and is asked about while its transaction opens: refused,
+    // it changes nothing, and leaves no transaction open.
+    let Value::Object(title) = json!({"title": "Not so"}) else { unreachable!() };
+    let update = Change::Update { id: NodeId::parse("t:learning:l").unwrap(), patch: NodePatch(title) };
+    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let actor = Actor { caller: caller.clone(), confirmation: Some(confirmation), ..editor() };
+    let error = store.apply_as(vec![update], Some(&actor)).await.unwrap_err().error;
+    assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+    let learning = store.nodes(&[NodeId::parse("t:learning:l").unwrap()]).await.unwrap();
+    assert_eq!(learning[0].title, "Learning");
+    let open = "SHOW TRANSACTIONS YIELD currentQuery WHERE NOT currentQuery STARTS WITH 'SHOW' RETURN count(*) AS n";
+    assert_eq!(number(&neo4j.raw, open).await, 0, "the refused update's transaction was rolled back");
 }
 
 #[tokio::test]

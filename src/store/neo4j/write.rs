@@ -122,13 +122,22 @@ pub(super) async fn apply(
             }
         }
     }
-    confirm(actor).await?;
     let last = changes.len().saturating_sub(1);
     let tries = if changes.len() <= RETRIED_CHANGES { LOCKED_TRIES } else { 1 };
     let mut changes = Some(changes);
+    // The caller's confirmation, if it is still to come, is awaited while the first transaction
+    // opens (a round trip that neither locks nor writes); refused, it is rolled back unused.
+    let mut confirmation = Some(confirm(actor));
     for tries_left in (0..tries).rev() {
         let changes = if tries_left == 0 { changes.take() } else { changes.clone() }.unwrap_or_default();
-        let mut writer = Neo4jWriter::start(graph, patience, sent).await?;
+        let mut writer = match confirmation.take() {
+            Some(confirmed) => match tokio::join!(confirmed, Neo4jWriter::start(graph, patience, sent)) {
+                (Ok(()), writer) => writer?,
+                (Err(refused), Ok(writer)) => return writer.end(Err(refused), last).await,
+                (Err(refused), Err(_)) => return Err(refused),
+            },
+            None => Neo4jWriter::start(graph, patience, sent).await?,
+        };
         let outcome = match writer.prepare(&changes).await {
             Ok(()) => apply_changes(&mut writer, changes, now, actor).await,
             Err(error) => Err(Failed { index: 0, error }),
