@@ -328,6 +328,35 @@ async fn a_syntax_error_deep_in_a_large_file_names_its_line_and_writes_nothing()
     assert!(store.is_empty().await.unwrap());
 }
 
+/// A record too large to be cut out of the file's stream (over 16 MiB) is read off the stream
+/// instead, and refused for what it holds as a record cut out would be: the same field, the same
+/// words, nothing written. A smaller record with the same fault is the cut-out case.
+#[tokio::test]
+async fn a_record_too_large_to_cut_out_is_refused_as_one_cut_out_would_be() {
+    let dir = temp_dir();
+    let store = open(&dir.path().join("pvgraph.db")).await;
+    let file = |definition: &str| {
+        format!(
+            "{{\"format\": \"pvgraph/1\", \"nodes\": [\n\
+             {{\"id\": \"zz:organisation:zz\", \"title\": \"ZZ\"}},\n\
+             {{\"id\": \"zz:value:long\", \"title\": \"Long\", \"definition\": \"{definition}\"}},\n\
+             {{\"id\": \"zz:value:after\", \"title\": \"After\"}}\n\
+             ], \"relationships\": []}}"
+        )
+    };
+    let cut_out = pvgraph::seed::load(&store, &file(&"x".repeat(20_000))).await.expect_err("too long a definition");
+    let huge = file(&"x".repeat(17 << 20));
+    assert!(huge.len() > 17 << 20);
+    let off_the_stream = pvgraph::seed::load(&store, &huge).await.expect_err("too long a definition");
+    assert_eq!(field_and_reason(&off_the_stream), field_and_reason(&cut_out));
+    assert_eq!(field_and_reason(&cut_out).0, "nodes[1].definition", "{cut_out}");
+    assert!(off_the_stream.to_string().ends_with("characters long; at most 10000 are allowed"), "{off_the_stream}");
+    assert!(store.is_empty().await.unwrap());
+    // Within bounds, the same file loads.
+    pvgraph::seed::load(&store, &file("short")).await.expect("the file loads");
+    assert_eq!(store.dump().await.unwrap().0.len(), 3);
+}
+
 #[tokio::test]
 async fn an_import_into_a_stored_graph_is_checked_against_it_and_leaves_it_unchanged_when_refused() {
     let dir = temp_dir();
