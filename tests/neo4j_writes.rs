@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use pvgraph::domain::{
     Actor, Applied, Caller, Change, Confirmation, Edge, EdgeRecord, Error, Member, Node, NodeId, NodePatch, Role,
@@ -219,6 +220,30 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     assert_eq!(learning[0].title, "Learning");
     let open = "SHOW TRANSACTIONS YIELD currentQuery WHERE NOT currentQuery STARTS WITH 'SHOW' RETURN count(*) AS n";
     assert_eq!(number(&neo4j.raw, open).await, 0, "the refused update's transaction was rolled back");
+}
+
+/// An import that cannot get the change lock in time, because another import holds it, fails
+/// and leaves that import's `(:Importing)` alone: without it, change sets read first would land
+/// while the other import runs.
+#[tokio::test]
+async fn an_import_that_cannot_get_the_lock_leaves_the_running_imports_mark() {
+    let Some(neo4j) = neo4j().await else { return };
+    let uri = std::env::var("PVGRAPH_TEST_NEO4J").unwrap();
+    // Replies awaited for a second at most, so the wait for the lock runs out soon.
+    let options = pvgraph::store::Neo4jOptions { connect_timeout: Duration::from_secs(1), ..common::neo4j_options() };
+    let impatient: pvgraph::store::Store = Arc::new(Neo4jStore::open(&uri, &options).await.unwrap());
+    // What a running import holds: its committed mark, and the change lock.
+    neo4j.raw.run(neo4rs::query("MERGE (:Importing {id: 1})")).await.unwrap();
+    let running = hold_the_lock(&neo4j.raw).await;
+    let file = r#"{"format": "pvgraph/1", "nodes": [{"id": "t:value:v", "title": "V"}], "relationships": []}"#;
+    let error = pvgraph::seed::load(&impatient, file).await.expect_err("the lock is held");
+    assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+    let marks = "MATCH (i:Importing) RETURN count(i) AS n";
+    assert_eq!(number(&neo4j.raw, marks).await, 1, "the running import's mark stays");
+    running.rollback().await.unwrap();
+    neo4j.raw.run(neo4rs::query("MATCH (i:Importing) DELETE i")).await.unwrap();
+    let imported = neo4j.store.nodes(&[NodeId::parse("t:value:v").unwrap()]).await.unwrap();
+    assert!(imported.is_empty(), "the failed import wrote nothing");
 }
 
 #[tokio::test]

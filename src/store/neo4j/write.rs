@@ -301,6 +301,8 @@ pub(super) async fn import(
 ) -> Result<usize, Failed> {
     let mut lock = Neo4jWriter::start(graph, patience, sent).await?;
     let empty = lock.is_empty().await.map_err(|error| Failed { index: 0, error });
+    // That statement took the change lock, if it answered.
+    let holds_lock = empty.is_ok();
     // Committed before the import locks any node, so that change sets read first stay out of its
     // way; one left behind by an import that stopped half-way is taken over (this one holds the
     // change lock, so no other import runs).
@@ -359,7 +361,12 @@ pub(super) async fn import(
     // The lock's transaction wrote nothing else: end it either way.
     let last = outcome.as_ref().map_or(0, |applied| applied.saturating_sub(1));
     let outcome = lock.end(outcome, last).await;
-    imported(graph, patience, sent, outcome).await
+    match holds_lock {
+        true => imported(graph, patience, sent, outcome).await,
+        // Without the change lock (it could not be had in time: another import may hold it),
+        // any `(:Importing)` is not this import's to remove.
+        false => outcome,
+    }
 }
 
 /// Says that the import has ended, however it went, by removing `(:Importing)`.
