@@ -41,10 +41,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => PersistedQueries::default(),
     };
     let partners = args.partners.partners(&store).await?;
-    let state = AppState::with_options(store, HttpOptions { queries, limits: args.limits, ..HttpOptions::default() });
-    // Through the state's store, so that the metrics count the tokens' lookups too.
-    let authenticator = args.auth.authenticator(state.store.clone())?;
-    let mut state = state.with_auth(authenticator);
+    let mut state =
+        AppState::with_options(store.clone(), HttpOptions { queries, limits: args.limits, ..HttpOptions::default() })
+            .with_auth(args.auth.authenticator(store)?);
     if let Some(partners) = partners {
         tracing::info!(partners = ?partners.organisations(), "reaching into partner instances");
         state = state.with_partners(partners);

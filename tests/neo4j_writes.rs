@@ -138,20 +138,14 @@ async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
     assert_eq!(held(store).await, (3, 2));
 }
 
-/// A confirmation of the API token of this hash, asked of `store` as the server asks it, which
-/// counts in `asked` the times it is asked.
-fn confirmation_of(store: &Neo4jStore, hash: &str, asked: &Arc<AtomicUsize>) -> Confirmation {
-    let (store, hash, asked) = (store.clone(), hash.to_owned(), Arc::clone(asked));
-    Confirmation::new(hash.clone(), async move {
+/// A confirmation of this API token, asked of `store` as the server asks it (`Authenticator`),
+/// which counts in `asked` the times it is asked.
+fn confirmation_of(store: &Neo4jStore, token: &str, asked: &Arc<AtomicUsize>) -> Confirmation {
+    let authenticator = pvgraph::auth::Authenticator::new(Arc::new(store.clone()));
+    let (token, asked) = (token.to_owned(), Arc::clone(asked));
+    Confirmation::new(pvgraph::auth::hash_token(&token), async move {
         asked.fetch_add(1, Ordering::SeqCst);
-        match store.token_by_hash(&hash).await.map_err(Arc::new)? {
-            Some(t) if t.revoked_at.is_none() => Ok(Caller::Member(Member {
-                organisation: t.organisation,
-                role: t.role,
-                subject: format!("token:{}", t.id),
-            })),
-            _ => Err(Arc::new(Error::Unauthenticated("the token was revoked".into()))),
-        }
+        authenticator.caller_of_token(&token).await.map_err(Arc::new)
     })
 }
 
@@ -176,7 +170,7 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     };
 
     let asked = Arc::new(AtomicUsize::new(0));
-    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let confirmation = confirmation_of(store, &issued.token, &asked);
     let (reads, statements) = (store.reads(), store.change_statements());
     link("t:principle:p", &caller, &confirmation).await.map_err(|f| f.error).unwrap();
     assert_eq!(
@@ -193,7 +187,7 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     // The same token, now naming someone else than the caller admitted (a viewer where it was
     // an editor), writes nothing.
     let viewer = Caller::Member(Member { role: Role::Viewer, ..member.clone() });
-    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let confirmation = confirmation_of(store, &issued.token, &asked);
     let error = link("t:principle:q", &viewer, &confirmation).await.unwrap_err().error;
     assert!(matches!(&error, Error::Unauthenticated(m) if m.contains("grant changed")), "{error:?}");
     assert_eq!(asked.load(Ordering::SeqCst), 1, "asked once the write found the token not as admitted");
@@ -201,7 +195,7 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
 
     // Revoked, it writes nothing either.
     assert!(store.revoke_token(&issued.stored.id).await.unwrap());
-    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let confirmation = confirmation_of(store, &issued.token, &asked);
     let error = link("t:principle:q", &caller, &confirmation).await.unwrap_err().error;
     assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
     assert_eq!(asked.load(Ordering::SeqCst), 2);
@@ -211,7 +205,7 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     // it changes nothing, and leaves no transaction open.
     let Value::Object(title) = json!({"title": "Not so"}) else { unreachable!() };
     let update = Change::Update { id: NodeId::parse("t:learning:l").unwrap(), patch: NodePatch(title) };
-    let confirmation = confirmation_of(store, &issued.stored.hash, &asked);
+    let confirmation = confirmation_of(store, &issued.token, &asked);
     let actor = Actor { caller: caller.clone(), confirmation: Some(confirmation), ..editor() };
     let error = store.apply_as(vec![update], Some(&actor)).await.unwrap_err().error;
     assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");

@@ -78,6 +78,12 @@ impl Authenticator {
         self
     }
 
+    /// Asks `store` about API tokens from now on; the tokens it confirmed before stay known.
+    pub fn asking(mut self, store: Store) -> Authenticator {
+        self.tokens.store = store;
+        self
+    }
+
     /// Refuses requests without a token when `anonymous` is false.
     pub fn with_anonymous(mut self, anonymous: bool) -> Authenticator {
         self.anonymous = anonymous;

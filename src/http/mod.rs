@@ -112,8 +112,11 @@ impl AppState {
         AppState::with_options(store, HttpOptions { limits, ..HttpOptions::default() })
     }
 
+    /// Decides callers with `auth`. Whatever store it was made with, it asks this state's
+    /// store about API tokens (they live in the store the server serves), so that the metrics
+    /// count the lookups with the other store calls.
     pub fn with_auth(mut self, auth: Authenticator) -> AppState {
-        self.auth = auth;
+        self.auth = auth.asking(self.store.clone());
         self
     }
 

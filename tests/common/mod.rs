@@ -139,10 +139,8 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         // With connection info, as the binary serves: the rate limit sees client addresses.
-        // The authenticator asks the state's store, as the binary's does, so the metrics count it.
-        let state = AppState::with_options(store.clone(), options);
-        let authenticator = auth(state.store.clone());
-        let router = app(state.with_auth(authenticator)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let router = app(AppState::with_options(store.clone(), options).with_auth(auth(store.clone())))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async {
