@@ -245,6 +245,39 @@ async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none()
     }
 }
 
+/// Requests with one API token that arrive while its lookup is on its way share the next lookup
+/// rather than each sending one: a burst of them asks fewer lookups than it has requests. (Each
+/// is still confirmed by a lookup that began after it arrived; the unit tests of `Lookups`
+/// show that order, and `tests/access.rs` that a token revoked meanwhile is refused.)
+#[tokio::test]
+async fn concurrent_requests_with_one_token_share_its_lookups() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let issued = pvgraph::auth::issue_token("kc", pvgraph::domain::Role::Viewer, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    let viewer = server.bearer(&issued.token);
+    let lookups = "pvgraph_store_call_duration_seconds_count{method=\"token_by_hash\"}";
+    viewer.data("{ viewer { organisation } }", json!({})).await;
+
+    // Without sharing, every burst asks exactly one lookup a request; with it, a burst whose
+    // requests overlap asks fewer. Bursts are sent until one overlaps.
+    const BURST: usize = 32;
+    let mut asked = Vec::new();
+    for _ in 0..10 {
+        let before = scrape(&server).await;
+        let answers =
+            futures::future::join_all((0..BURST).map(|_| viewer.data("{ viewer { organisation } }", json!({})))).await;
+        assert!(answers.iter().all(|a| a["viewer"]["organisation"] == "kc"), "{answers:?}");
+        let burst = moved(&before, &scrape(&server).await, lookups);
+        assert!((1.0..=BURST as f64).contains(&burst), "a burst asked {burst} lookups");
+        if burst < BURST as f64 {
+            return;
+        }
+        asked.push(burst);
+    }
+    panic!("no burst of {BURST} requests shared a lookup: {asked:?}");
+}
+
 #[tokio::test]
 async fn metrics_count_requests_errors_and_store_calls() {
     let dir = temp_dir();

@@ -6,17 +6,20 @@
 
 pub mod cli;
 mod jwt;
+mod lookups;
 mod token;
 
 pub use jwt::{Claims, JwtKey, JwtSettings};
 pub use token::{IssuedToken, TOKEN_PREFIX, hash_token, issue_token, sha256_hex};
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 pub use crate::domain::Confirmation;
 use crate::domain::{Caller, Error, Member, Result};
 use crate::store::Store;
+use lookups::Lookups;
 
 /// Random bytes from the operating system's generator.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -48,10 +51,18 @@ pub struct Authenticator {
 #[derive(Clone)]
 struct ApiTokens {
     store: Store,
-    /// Tokens this server has confirmed before, by hash, with whom they named. A token's
-    /// organisation and role are fixed when it is issued; only its revocation can change, and
-    /// every request still asks the store about that (see `Authenticator::admit`).
-    known: Arc<Mutex<HashMap<String, Member>>>,
+    /// Tokens this server has confirmed before, by hash, with whom they named and the line of
+    /// their lookups. A token's organisation and role are fixed when it is issued; only its
+    /// revocation can change, and every request is still confirmed by a lookup that began after
+    /// it arrived (see `Authenticator::admit`).
+    known: Arc<Mutex<HashMap<String, Known>>>,
+}
+
+/// A token this server confirmed before.
+#[derive(Clone)]
+struct Known {
+    member: Member,
+    lookups: Lookups,
 }
 
 /// How many confirmed API tokens `Authenticator` remembers; past that it starts again.
@@ -103,7 +114,8 @@ impl Authenticator {
     /// server confirmed before: the request is admitted as that token's caller, and the store's
     /// answer comes as a confirmation the request runs alongside. A revoked token is so refused
     /// as soon as before; what it saves is the wait for the lookup before the request can begin,
-    /// a round trip when the store is a server.
+    /// a round trip when the store is a server. Requests with the same token that arrive while
+    /// its lookup is on its way share the next lookup (`Lookups`).
     pub async fn admit(&self, authorization: Option<&str>) -> Result<Admitted> {
         let token = match self.bearer(authorization)? {
             Some(token) if token.starts_with(TOKEN_PREFIX) => token,
@@ -112,12 +124,13 @@ impl Authenticator {
         };
         let hash = hash_token(token);
         let known = self.tokens.known.lock().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
-        let Some(member) = known else {
+        let Some(Known { member, lookups }) = known else {
             return Ok(Admitted { caller: self.tokens.caller(hash).await?, confirmation: None });
         };
         let tokens = self.tokens.clone();
-        let confirmation = Confirmation::new(hash.clone(), async move { tokens.caller(hash).await.map_err(Arc::new) });
-        Ok(Admitted { caller: Caller::Member(member), confirmation: Some(confirmation) })
+        let asked = hash.clone();
+        let lookup = lookups.join(move || async move { tokens.caller(asked).await.map_err(Arc::new) });
+        Ok(Admitted { caller: Caller::Member(member), confirmation: Some(Confirmation::new(hash, lookup)) })
     }
 
     /// The token of an `Authorization` header value; `None` without a header, where anonymous
@@ -168,7 +181,13 @@ impl ApiTokens {
                 if known.len() >= KNOWN_TOKENS && !known.contains_key(&hash) {
                     known.clear();
                 }
-                known.insert(hash, member.clone());
+                // The line stays: a lookup may be waiting in it.
+                match known.entry(hash) {
+                    Entry::Occupied(mut entry) => entry.get_mut().member = member.clone(),
+                    Entry::Vacant(entry) => {
+                        entry.insert(Known { member: member.clone(), lookups: Lookups::default() });
+                    }
+                }
                 Ok(Caller::Member(member))
             }
             Err(error) => {
