@@ -216,6 +216,18 @@ fn moved(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, key: &st
     after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
 }
 
+/// How many times the server asked the store about an API token.
+const TOKEN_LOOKUPS: &str = "pvgraph_store_call_duration_seconds_count{method=\"token_by_hash\"}";
+
+/// An API token of a `kc` member with `role`, which the server has confirmed once: its first
+/// request waits for the store, and from then on the server knows it.
+async fn known_token(server: &TestServer, role: pvgraph::domain::Role) -> String {
+    let issued = pvgraph::auth::issue_token("kc", role, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    server.bearer(&issued.token).data("{ viewer { organisation } }", json!({})).await;
+    issued.token
+}
+
 /// A token the server has confirmed before is asked about again with every request, as the
 /// metrics count it: a query alongside its reads; a mutation, on a store that checks the token
 /// in the statement that writes (Neo4j), not apart at all.
@@ -223,22 +235,18 @@ fn moved(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, key: &st
 async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none() {
     let dir = temp_dir();
     let server = TestServer::seeded(dir.path()).await;
-    let issued = pvgraph::auth::issue_token("kc", pvgraph::domain::Role::Editor, pvgraph::domain::now());
-    server.store.save_token(&issued.stored).await.unwrap();
-    let editor = server.bearer(&issued.token);
-    let lookups = "pvgraph_store_call_duration_seconds_count{method=\"token_by_hash\"}";
-    // The first request confirms the token before it runs; the server knows it from then on.
-    editor.data("{ viewer { organisation } }", json!({})).await;
+    let token = known_token(&server, pvgraph::domain::Role::Editor).await;
+    let editor = server.bearer(&token);
 
     let before = scrape(&server).await;
     editor.data("{ viewer { organisation } }", json!({})).await;
-    assert_eq!(moved(&before, &scrape(&server).await, lookups), 1.0, "a query asks alongside");
+    assert_eq!(moved(&before, &scrape(&server).await, TOKEN_LOOKUPS), 1.0, "a query asks alongside");
 
     let before = scrape(&server).await;
     let create = r#"mutation { createValue(input: { organisation: "kc", slug: "counted", title: "Counted" }) { id } }"#;
     let created = editor.data(create, json!({})).await;
     assert_eq!(created["createValue"]["id"], "kc:value:counted");
-    let asked = moved(&before, &scrape(&server).await, lookups);
+    let asked = moved(&before, &scrape(&server).await, TOKEN_LOOKUPS);
     match server.store.confirms_callers() {
         true => assert_eq!(asked, 0.0, "the statement that wrote checked the token"),
         false => assert_eq!(asked, 1.0, "the write waited for the lookup"),
@@ -253,11 +261,8 @@ async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none()
 async fn concurrent_requests_with_one_token_share_its_lookups() {
     let dir = temp_dir();
     let server = TestServer::seeded(dir.path()).await;
-    let issued = pvgraph::auth::issue_token("kc", pvgraph::domain::Role::Viewer, pvgraph::domain::now());
-    server.store.save_token(&issued.stored).await.unwrap();
-    let viewer = server.bearer(&issued.token);
-    let lookups = "pvgraph_store_call_duration_seconds_count{method=\"token_by_hash\"}";
-    viewer.data("{ viewer { organisation } }", json!({})).await;
+    let token = known_token(&server, pvgraph::domain::Role::Viewer).await;
+    let viewer = server.bearer(&token);
 
     // Without sharing, every burst asks exactly one lookup a request; with it, a burst whose
     // requests overlap asks fewer. Bursts are sent until one overlaps.
@@ -268,7 +273,7 @@ async fn concurrent_requests_with_one_token_share_its_lookups() {
         let answers =
             futures::future::join_all((0..BURST).map(|_| viewer.data("{ viewer { organisation } }", json!({})))).await;
         assert!(answers.iter().all(|a| a["viewer"]["organisation"] == "kc"), "{answers:?}");
-        let burst = moved(&before, &scrape(&server).await, lookups);
+        let burst = moved(&before, &scrape(&server).await, TOKEN_LOOKUPS);
         assert!((1.0..=BURST as f64).contains(&burst), "a burst asked {burst} lookups");
         if burst < BURST as f64 {
             return;
