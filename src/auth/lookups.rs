@@ -15,18 +15,13 @@ use crate::domain::{Caller, Error};
 /// A lookup's answer, shared by the requests that joined it.
 pub type Lookup = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
 
-/// The lookup that has not yet asked the store, which arriving requests join.
-#[derive(Default)]
-struct Open {
-    lookup: Option<Lookup>,
-    /// How many lookups this line opened: the open one's number, so that it can tell itself apart.
-    opened: u64,
-}
-
 /// The line of one token's lookups. Cloned, it is the same line.
 #[derive(Clone, Default)]
 pub struct Lookups {
-    open: Arc<Mutex<Open>>,
+    /// The lookup that has not yet asked the store, which arriving requests join. A lookup is
+    /// put here only when it is empty, and takes itself out when its turn comes, so whatever a
+    /// lookup finds here then is itself.
+    open: Arc<Mutex<Option<Lookup>>>,
     /// Held by the lookup that is asking the store.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
@@ -40,11 +35,9 @@ impl Lookups {
         F: Future<Output = Result<Caller, Arc<Error>>> + Send + 'static,
     {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lookup) = &open.lookup {
+        if let Some(lookup) = open.as_ref() {
             return lookup.clone();
         }
-        open.opened += 1;
-        let number = open.opened;
         // The open slot holds the lookup, so the lookup holds the slot weakly: a line dropped
         // with a lookup nobody ran is freed whole.
         let (slot, turn) = (Arc::downgrade(&self.open), Arc::clone(&self.turn));
@@ -52,16 +45,13 @@ impl Lookups {
             let _turn = turn.lock().await;
             // Closed before it asks: whoever arrives from now on waits for the next lookup.
             if let Some(slot) = Weak::upgrade(&slot) {
-                let mut open = slot.lock().unwrap_or_else(|e| e.into_inner());
-                if open.opened == number {
-                    open.lookup = None;
-                }
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
             }
             ask().await
         }
         .boxed()
         .shared();
-        open.lookup = Some(lookup.clone());
+        *open = Some(lookup.clone());
         lookup
     }
 }
