@@ -8,12 +8,8 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use futures::FutureExt as _;
-use futures::future::{BoxFuture, Shared};
 
-use crate::domain::{Caller, Error};
-
-/// A lookup's answer, shared by the requests that joined it.
-pub type Lookup = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
+use crate::domain::{Caller, Error, TokenAnswer};
 
 /// The line of one token's lookups. Cloned, it is the same line.
 #[derive(Clone, Default)]
@@ -21,7 +17,7 @@ pub struct Lookups {
     /// The lookup that has not yet asked the store, which arriving requests join. A lookup is
     /// put here only when it is empty, and takes itself out when its turn comes, so whatever a
     /// lookup finds here then is itself.
-    open: Arc<Mutex<Option<Lookup>>>,
+    open: Arc<Mutex<Option<TokenAnswer>>>,
     /// Held by the lookup that is asking the store.
     turn: Arc<tokio::sync::Mutex<()>>,
 }
@@ -29,7 +25,7 @@ pub struct Lookups {
 impl Lookups {
     /// The lookup a request arriving now joins: the open one, or else a new one, which `ask`
     /// makes when its turn comes. Nothing asks the store until a joiner awaits the lookup.
-    pub fn join<F, A>(&self, ask: A) -> Lookup
+    pub fn join<F, A>(&self, ask: A) -> TokenAnswer
     where
         A: FnOnce() -> F + Send + 'static,
         F: Future<Output = Result<Caller, Arc<Error>>> + Send + 'static,
@@ -60,6 +56,7 @@ impl Lookups {
 mod tests {
     use super::*;
     use crate::domain::{Member, Role};
+    use futures::future::BoxFuture;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::sync::oneshot;
 

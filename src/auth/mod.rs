@@ -130,7 +130,7 @@ impl Authenticator {
         let tokens = self.tokens.clone();
         let asked = hash.clone();
         let lookup = lookups.join(move || async move { tokens.caller(asked).await.map_err(Arc::new) });
-        Ok(Admitted { caller: Caller::Member(member), confirmation: Some(Confirmation::new(hash, lookup)) })
+        Ok(Admitted { caller: Caller::Member(member), confirmation: Some(Confirmation::answered_by(hash, lookup)) })
     }
 
     /// The token of an `Authorization` header value; `None` without a header, where anonymous

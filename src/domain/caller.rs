@@ -120,6 +120,10 @@ pub struct Actor {
     pub confirmation: Option<Confirmation>,
 }
 
+/// The store's answer on an API token, still to come: the caller it names, or why
+/// it is refused. Shared by whoever awaits it; worked out once.
+pub type TokenAnswer = Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>;
+
 /// The store's word, still to come, on the API token a request was admitted
 /// with: the caller it names now, or why it is refused (see
 /// `auth::Authenticator::admit`). Cloned freely; it is worked out once, in one
@@ -131,7 +135,7 @@ pub struct Actor {
 pub struct Confirmation {
     token_hash: Arc<str>,
     seen: Arc<OnceLock<Caller>>,
-    asked: Shared<BoxFuture<'static, Result<Caller, Arc<Error>>>>,
+    asked: TokenAnswer,
 }
 
 impl Confirmation {
@@ -141,7 +145,12 @@ impl Confirmation {
         token_hash: impl Into<Arc<str>>,
         ask: impl Future<Output = Result<Caller, Arc<Error>>> + Send + 'static,
     ) -> Confirmation {
-        Confirmation { token_hash: token_hash.into(), seen: Arc::default(), asked: ask.boxed().shared() }
+        Confirmation::answered_by(token_hash, ask.boxed().shared())
+    }
+
+    /// Like `new`, with an answer already shared with others (a lookup several requests joined).
+    pub fn answered_by(token_hash: impl Into<Arc<str>>, asked: TokenAnswer) -> Confirmation {
+        Confirmation { token_hash: token_hash.into(), seen: Arc::default(), asked }
     }
 
     /// The hash of the token to confirm, for a store that checks it itself.

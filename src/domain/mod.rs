@@ -14,7 +14,7 @@ pub mod record;
 mod relationship;
 mod vocabulary;
 
-pub use caller::{Actor, Audience, Caller, Confirmation, Member, PartnerOrgs, Role, confirmed};
+pub use caller::{Actor, Audience, Caller, Confirmation, Member, PartnerOrgs, Role, TokenAnswer, confirmed};
 pub use change::{Applied, Change, NodePatch};
 pub use error::{Error, Result};
 pub use id::{NodeId, NodeKind, slugify};
