@@ -109,6 +109,7 @@ macro_rules! suite {
             field_lists_are_the_whole_kind_filtered_in_every_order,
             counts_match_sqlite,
             edges_both_directions,
+            relationships_come_with_their_far_ends,
             every_change_kind,
             refusals_leave_nothing_behind,
             traces_match_sqlite,
@@ -648,6 +649,77 @@ mod checks {
         let inn = store.edges(std::slice::from_ref(&principle), Direction::In).await.unwrap();
         let influence = inn.iter().find(|e| e.kind == RelationshipKind::Influenced).expect("an influence");
         assert!(influence.influence.is_some());
+    }
+
+    /// A node's relationships read with their far ends (`visible_edges_and_ends`), and a node
+    /// read with its relationships (`visible_node_with_edges`), hold what the plain lookups do,
+    /// for every audience: the relationships `visible_edges` gives, every far end whole as
+    /// `nodes` reads it, and nothing of a node the audience may not see. The graph has hidden
+    /// nodes of two organisations and relationships with a foreign end, both ways.
+    pub async fn relationships_come_with_their_far_ends(store: &Store) {
+        load_fixed_seed(store).await;
+        store.apply(hidden_first()).await.map_err(|f| f.error).expect("the graph applies");
+        with_foreign_edges(store).await;
+        store
+            .apply(vec![Change::Update { id: id("t:principle:p"), patch: patch(json!({"visibility": "PRIVATE"})) }])
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        let all: Vec<NodeId> = store.dump().await.unwrap().0.into_iter().map(|n| n.id).collect();
+        let whole = |nodes: &[Node]| -> BTreeSet<String> { nodes.iter().map(node_json).collect() };
+        let far_ends = |edges: &[Edge], direction: Direction| -> Vec<NodeId> {
+            let far = edges.iter().map(|e| if direction == Direction::Out { e.to.clone() } else { e.from.clone() });
+            far.collect::<BTreeSet<_>>().into_iter().collect()
+        };
+        let (mut ends_read, mut hidden) = (0, 0);
+        for audience in
+            [Audience::Everything, Audience::Public, Audience::Member("a".into()), Audience::Member("t".into())]
+        {
+            for direction in [Direction::Out, Direction::In] {
+                // All the nodes at once, then each alone.
+                for ids in std::iter::once(all.clone()).chain(all.iter().map(|id| vec![id.clone()])) {
+                    let (edges, ends) = store.visible_edges_and_ends(&ids, direction, &audience).await.unwrap();
+                    let want = store.visible_edges(&ids, direction, &audience).await.unwrap();
+                    assert_eq!(sorted_edges(&edges), sorted_edges(&want), "{audience:?} {direction:?} {ids:?}");
+                    let want = store.nodes(&far_ends(&edges, direction)).await.unwrap();
+                    assert_eq!(whole(&ends), whole(&want), "{audience:?} {direction:?} {ids:?}");
+                    ends_read += ends.len();
+                }
+            }
+            for one in &all {
+                let seen =
+                    store.nodes(std::slice::from_ref(one)).await.unwrap().into_iter().find(|n| audience.sees_node(n));
+                hidden += usize::from(seen.is_none());
+                for directions in [vec![Direction::Out, Direction::In], vec![Direction::In]] {
+                    let read = store.visible_node_with_edges(one, &directions, &audience).await.unwrap();
+                    let read = read.expect("every backend reads a node with its relationships");
+                    assert_eq!(read.node.as_ref().map(node_json), seen.as_ref().map(node_json), "{audience:?} {one}");
+                    let asked: Vec<Direction> = read.edges.iter().map(|(d, ..)| *d).collect();
+                    assert_eq!(asked, directions, "the directions asked, in order");
+                    for (direction, edges, ends) in &read.edges {
+                        let want = match seen {
+                            Some(_) => {
+                                store.visible_edges(std::slice::from_ref(one), *direction, &audience).await.unwrap()
+                            }
+                            None => Vec::new(),
+                        };
+                        assert_eq!(sorted_edges(edges), sorted_edges(&want), "{audience:?} {one} {direction:?}");
+                        let want = store.nodes(&far_ends(edges, *direction)).await.unwrap();
+                        assert_eq!(whole(ends), whole(&want), "{audience:?} {one} {direction:?}");
+                    }
+                }
+            }
+        }
+        assert!(ends_read > 0, "some far ends were read");
+        assert!(hidden > 0, "some node was hidden from some audience");
+        // A relationship with a foreign end is no audience's to see in this store.
+        let held = store.edges(&[id("t:learning:l")], Direction::Out).await.unwrap();
+        assert!(held.iter().any(|e| e.to.organisation() == "nw"), "{held:?}");
+        for audience in [Audience::Everything, Audience::Member("t".into())] {
+            let (edges, _) =
+                store.visible_edges_and_ends(&[id("t:learning:l")], Direction::Out, &audience).await.unwrap();
+            assert!(edges.iter().all(|e| e.to.organisation() == "t"), "{edges:?}");
+        }
     }
 
     /// A tiny graph: one organisation, a principle, a value, a learning, a source.

@@ -20,8 +20,8 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, PathRequest, Paths,
-    SearchHit, SearchRequest, Trace, TraceRequest, traverse,
+    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
+    Paths, SearchHit, SearchRequest, Trace, TraceRequest, traverse,
 };
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
@@ -190,6 +190,31 @@ impl GraphStore for SqliteStore {
         }
         let (ids, audience) = (read::id_list(ids), audience.clone());
         self.read(move |c| read::visible_edges(c, &ids, direction, &audience)).await
+    }
+
+    async fn visible_edges_and_ends(
+        &self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<(Vec<Edge>, Vec<Node>)> {
+        if ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let (ids, audience) = (read::id_list(ids), audience.clone());
+        self.read(move |c| read::visible_edges_and_ends(c, &ids, direction, &audience)).await
+    }
+
+    /// The node and its relationships in one trip to a blocking thread, where a node lookup
+    /// and a lookup of its relationships would take two in turn.
+    async fn visible_node_with_edges(
+        &self,
+        id: &NodeId,
+        directions: &[Direction],
+        audience: &Audience,
+    ) -> Result<Option<NodeWithEdges>> {
+        let (id, directions, audience) = (id.clone(), directions.to_vec(), audience.clone());
+        self.read(move |c| read::node_with_edges(c, &id, &directions, &audience)).await.map(Some)
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {

@@ -17,7 +17,7 @@ use crate::domain::{
     Assertion, Audience, Details, Edge, EdgeProperties, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
     read_timestamp,
 };
-use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, OrderField};
+use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, NodeWithEdges, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
     "id, title, description, tags, visibility, assertion, created_at, updated_at, details";
@@ -219,21 +219,82 @@ pub(super) fn visible_edges(
     direction: Direction,
     audience: &Audience,
 ) -> Result<Vec<Edge>> {
-    let (sql, params) = visible_edges_statement(ids, direction, audience);
+    let (sql, params) = visible_edges_statement(ids, direction, audience, false);
     collect(conn, &sql, &params, edge_from_row)
 }
 
-fn visible_edges_statement(ids: &str, direction: Direction, audience: &Audience) -> (String, Vec<Sql>) {
+/// What `visible_edges` reads, with the node at each relationship's far end, each node once:
+/// the statement joins the far end to see whether the audience may, so its columns come along
+/// for the reading.
+pub(super) fn visible_edges_and_ends(
+    conn: &Connection,
+    ids: &str,
+    direction: Direction,
+    audience: &Audience,
+) -> Result<(Vec<Edge>, Vec<Node>)> {
+    let (sql, params) = visible_edges_statement(ids, direction, audience, true);
+    let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
+    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
+    let (mut edges, mut ends) = (Vec::new(), Vec::new());
+    let mut read: HashSet<NodeId> = HashSet::new();
+    while let Some(row) = rows.next().map_err(Error::internal)? {
+        let edge = edge_from_row(row)?;
+        let far = match direction {
+            Direction::Out => &edge.to,
+            Direction::In => &edge.from,
+        };
+        if !read.contains(far) {
+            read.insert(far.clone());
+            ends.push(node_at(row, EDGE_COLUMNS)?);
+        }
+        edges.push(edge);
+    }
+    Ok((edges, ends))
+}
+
+/// How many columns `edge_from_row` reads.
+const EDGE_COLUMNS: usize = 5;
+
+/// `visible_edges`' statement; with `ends`, each row goes on with its far end's `NODE_COLUMNS`.
+fn visible_edges_statement(ids: &str, direction: Direction, audience: &Audience, ends: bool) -> (String, Vec<Sql>) {
     let mut params = vec![Sql::Text(ids.to_owned())];
     let from = audience_condition(audience, "a.", &mut params);
     let to = audience_condition(audience, "b.", &mut params);
+    let far = match (ends, direction) {
+        (false, _) => String::new(),
+        (true, Direction::Out) => format!(", {}", node_columns("b")),
+        (true, Direction::In) => format!(", {}", node_columns("a")),
+    };
     let sql = format!(
-        "SELECT e.src, e.kind, e.dst, e.assertion, e.props
+        "SELECT e.src, e.kind, e.dst, e.assertion, e.props{far}
          FROM json_each(?1) AS j CROSS JOIN edges e ON e.{} = j.value
          JOIN nodes a ON a.id = e.src{from} JOIN nodes b ON b.id = e.dst{to}",
         near_end(direction)
     );
     (sql, params)
+}
+
+/// One node if the audience may see it, and its relationships `directions` as
+/// `visible_edges_and_ends` reads them (none for a node it may not see), all from one snapshot.
+pub(super) fn node_with_edges(
+    conn: &mut Connection,
+    id: &NodeId,
+    directions: &[Direction],
+    audience: &Audience,
+) -> Result<NodeWithEdges> {
+    snapshot(conn, |conn| {
+        let ids = id_list(std::slice::from_ref(id));
+        let node = nodes_by_ids(conn, &ids)?.into_iter().find(|n| audience.sees_node(n));
+        let mut edges = Vec::with_capacity(directions.len());
+        for &direction in directions {
+            let (found, ends) = match node {
+                Some(_) => visible_edges_and_ends(conn, &ids, direction, audience)?,
+                None => (Vec::new(), Vec::new()),
+            };
+            edges.push((direction, found, ends));
+        }
+        Ok(NodeWithEdges { node, edges })
+    })
 }
 
 /// The SQL condition (starting with ` AND`, or empty) that keeps to the nodes
@@ -451,13 +512,18 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
 /// SQLite calls: the futures are ready at once, and run on a blocking thread.
 pub(super) struct Reader<'c>(&'c mut Connection);
 
-/// Runs a traversal over a reader connection, all its lookups in one read transaction: the
-/// walk sees one snapshot of the graph, and each statement finds the read lock already held
-/// rather than taking and releasing it.
+/// Runs a traversal over a reader connection, all its lookups in one read transaction
+/// (`snapshot`).
 pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
-    // A walk that never finishes (a panic) leaves the transaction to the pool's checkout to end.
+    snapshot(conn, |conn| traversal(&mut Reader(conn)))
+}
+
+/// Runs several reads in one read transaction: they see one snapshot of the graph, and each
+/// statement finds the read lock already held rather than taking and releasing it.
+fn snapshot<T>(conn: &mut Connection, reads: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    // Reads that never finish (a panic) leave the transaction to the pool's checkout to end.
     run_cached(conn, "BEGIN")?;
-    let answer = traversal(&mut Reader(conn));
+    let answer = reads(conn);
     // Nothing was written: ending the transaction only releases the snapshot.
     run_cached(conn, "COMMIT")?;
     answer
@@ -767,8 +833,10 @@ mod tests {
             out.push((format!("edges {direction:?}"), by_direction(&EDGES, direction).to_owned(), one.clone()));
             out.push((format!("abroad {direction:?}"), by_direction(&EDGES_ABROAD, direction).to_owned(), one.clone()));
             for audience in [Audience::Everything, Audience::Public, Audience::Member("o".into())] {
-                let (sql, params) = visible_edges_statement(&ids, direction, &audience);
-                out.push((format!("visible {direction:?} {audience:?}"), sql, params));
+                for ends in [false, true] {
+                    let (sql, params) = visible_edges_statement(&ids, direction, &audience, ends);
+                    out.push((format!("visible {direction:?} {audience:?} ends {ends}"), sql, params));
+                }
                 let (sql, params) = far_seen_edges_statement(&ids, direction, &audience);
                 out.push((format!("far seen {direction:?} {audience:?}"), sql, params));
             }
