@@ -1,8 +1,9 @@
 //! The embedded store: one SQLite file through rusqlite (bundled), in WAL mode
 //! with `synchronous=FULL` and foreign keys on (an import into an empty store
 //! writes with a rollback journal instead, see `write::import`). One writer connection behind a
-//! mutex (SQLite allows one writer anyway) and a pool of readers; every call
-//! runs on tokio's blocking threads, never on the async runtime's.
+//! mutex (SQLite allows one writer anyway) and a pool of readers. Writes, lists,
+//! walks and searches run on tokio's blocking threads; a lookup of a few ids
+//! runs on the task that asks (`SqliteStore::read_small`).
 
 mod access;
 pub mod backup;
@@ -27,6 +28,10 @@ use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId,
 
 /// How many reader connections the pool keeps at most.
 const READERS: u32 = 8;
+
+/// How many ids a lookup may ask for and still be a small read (`SqliteStore::read_small`): the
+/// fields of one node, or of a short list; a page of fifty goes to a blocking thread.
+const SMALL_LOOKUP: usize = 16;
 
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
@@ -108,6 +113,34 @@ impl SqliteStore {
         .map_err(Error::internal)?
     }
 
+    /// Runs a small read (a lookup of a few ids, a token) at once on the task that asks, when a
+    /// reader connection is idle: such a read takes SQLite tens of microseconds (Q1's node with
+    /// its relationships 38 on average, a token 14; BENCHMARKS.md), less than the trip to a
+    /// blocking thread and back that `read` takes, and short enough not to hold up the async
+    /// runtime's other tasks. With no connection idle it waits for one on a blocking thread, as
+    /// `read` does. A panic is the read's error, as a blocking thread's would be.
+    async fn read_small<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let Some(conn) = self.readers.try_get() else {
+            return self.read(work).await;
+        };
+        let mut conn = Checkout(conn);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn.0)))
+            .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("a small read panicked"))))
+    }
+
+    /// A lookup of `count` ids: a small read (`read_small`) for up to `SMALL_LOOKUP` of them.
+    async fn read_by_ids<T, F>(&self, count: usize, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        if count <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
+    }
+
     /// Runs `work` with the writer connection on a blocking thread.
     async fn write<T, F>(&self, work: F) -> Result<T>
     where
@@ -154,8 +187,8 @@ impl GraphStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = read::id_list(ids);
-        self.read(move |c| read::nodes_by_ids(c, &ids)).await
+        let (count, ids) = (ids.len(), read::id_list(ids));
+        self.read_by_ids(count, move |c| read::nodes_by_ids(c, &ids)).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<Node>> {
@@ -172,24 +205,24 @@ impl GraphStore for SqliteStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = read::id_list(ids);
-        self.read(move |c| read::edges(c, &ids, direction)).await
+        let (count, ids) = (ids.len(), read::id_list(ids));
+        self.read_by_ids(count, move |c| read::edges(c, &ids, direction)).await
     }
 
     async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = read::id_list(ids);
-        self.read(move |c| read::edges_abroad(c, &ids, direction)).await
+        let (count, ids) = (ids.len(), read::id_list(ids));
+        self.read_by_ids(count, move |c| read::edges_abroad(c, &ids, direction)).await
     }
 
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (ids, audience) = (read::id_list(ids), audience.clone());
-        self.read(move |c| read::visible_edges(c, &ids, direction, &audience)).await
+        let (count, ids, audience) = (ids.len(), read::id_list(ids), audience.clone());
+        self.read_by_ids(count, move |c| read::visible_edges(c, &ids, direction, &audience)).await
     }
 
     async fn visible_edges_and_ends(
@@ -201,12 +234,12 @@ impl GraphStore for SqliteStore {
         if ids.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let (ids, audience) = (read::id_list(ids), audience.clone());
-        self.read(move |c| read::visible_edges_and_ends(c, &ids, direction, &audience)).await
+        let (count, ids, audience) = (ids.len(), read::id_list(ids), audience.clone());
+        self.read_by_ids(count, move |c| read::visible_edges_and_ends(c, &ids, direction, &audience)).await
     }
 
-    /// The node and its relationships in one trip to a blocking thread, where a node lookup
-    /// and a lookup of its relationships would take two in turn.
+    /// The node and its relationships in one read, where a node lookup and a lookup of its
+    /// relationships would take two in turn.
     async fn visible_node_with_edges(
         &self,
         id: &NodeId,
@@ -214,7 +247,7 @@ impl GraphStore for SqliteStore {
         audience: &Audience,
     ) -> Result<Option<NodeWithEdges>> {
         let (id, directions, audience) = (id.clone(), directions.to_vec(), audience.clone());
-        self.read(move |c| read::node_with_edges(c, &id, &directions, &audience)).await.map(Some)
+        self.read_small(move |c| read::node_with_edges(c, &id, &directions, &audience)).await.map(Some)
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
@@ -244,7 +277,7 @@ impl GraphStore for SqliteStore {
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
         let hash = hash.to_owned();
-        self.read(move |c| access::token_by_hash(c, &hash)).await
+        self.read_small(move |c| access::token_by_hash(c, &hash)).await
     }
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -407,5 +440,57 @@ mod tests {
             assert!(read::edges(conn, &l, Direction::Out).unwrap().is_empty());
             assert!(read::edges(conn, &x, Direction::In).unwrap().is_empty());
         }
+    }
+
+    /// Which thread ran a read.
+    fn thread(_: &mut Connection) -> Result<std::thread::ThreadId> {
+        Ok(std::thread::current().id())
+    }
+
+    #[tokio::test]
+    async fn a_small_read_runs_on_the_asking_thread_while_a_reader_is_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        // A read on a blocking thread leaves its connection idle in the pool.
+        assert_ne!(store.read(thread).await.unwrap(), std::thread::current().id());
+        assert_eq!(store.read_small(thread).await.unwrap(), std::thread::current().id());
+        // Lookups of a few ids are small reads; of many, not.
+        let few = vec![id("t:value:v"); SMALL_LOOKUP];
+        assert_eq!(store.read_by_ids(few.len(), thread).await.unwrap(), std::thread::current().id());
+        assert_ne!(store.read_by_ids(SMALL_LOOKUP + 1, thread).await.unwrap(), std::thread::current().id());
+    }
+
+    #[tokio::test]
+    async fn a_small_read_waits_for_a_reader_on_a_blocking_thread_when_none_is_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let lent: Vec<_> = (0..READERS).map(|_| store.readers.get().unwrap()).collect();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.read_small(|c| Ok((thread(c)?, read::nodes_by_ids(c, r#"["t:value:v"]"#)?))).await }
+        });
+        let mut waiting = std::pin::pin!(waiting);
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(100), &mut waiting).await.is_err());
+        drop(lent);
+        let (ran_on, found) = waiting.await.unwrap().unwrap();
+        assert_ne!(ran_on, std::thread::current().id());
+        assert_eq!(found.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_small_read_that_panics_fails_and_gives_its_reader_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        store.read(thread).await.unwrap();
+        let failed = store
+            .read_small(|c| -> Result<()> {
+                c.execute_batch("BEGIN").unwrap();
+                panic!("a read gone wrong")
+            })
+            .await;
+        assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
+        // The reader went back to the pool, out of the transaction the read left open.
+        let conn = store.readers.try_get().expect("the reader is idle again");
+        assert!(conn.is_autocommit());
     }
 }
