@@ -256,14 +256,9 @@ async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none()
 /// Requests with one API token that arrive while its lookup is on its way share the next lookup
 /// rather than each sending one: a burst of them asks fewer lookups than it has requests. (Each
 /// is still confirmed by a lookup that began after it arrived; the unit tests of `Lookups`
-/// show that order, and `tests/access.rs` that a token revoked meanwhile is refused.) On SQLite
-/// a token's lookup is a small read that ends within the poll that starts it, so no request
-/// arrives while one is on its way: there is nothing to share.
+/// show that order, and `tests/access.rs` that a token revoked meanwhile is refused.)
 #[tokio::test]
 async fn concurrent_requests_with_one_token_share_its_lookups() {
-    if common::neo4j_only("a token's lookup on SQLite is over before another request arrives") {
-        return;
-    }
     let dir = temp_dir();
     let server = TestServer::seeded(dir.path()).await;
     let token = known_token(&server, pvgraph::domain::Role::Viewer).await;

@@ -51,15 +51,6 @@ pub fn neo4j_uri() -> Option<String> {
     on_neo4j.then(|| std::env::var("PVGRAPH_TEST_NEO4J").expect("PVGRAPH_TEST_NEO4J names the Neo4j server"))
 }
 
-/// True (with a note) when a test needs the store to be Neo4j and the suite runs on SQLite.
-pub fn neo4j_only(why: &str) -> bool {
-    let skip = neo4j_uri().is_none();
-    if skip {
-        eprintln!("note: runs on Neo4j only ({why}); PVGRAPH_TEST_BACKEND=neo4j runs it");
-    }
-    skip
-}
-
 /// True (with a note) when a test needs the SQLite file itself and the suite runs on Neo4j.
 pub fn sqlite_only(why: &str) -> bool {
     let skip = neo4j_uri().is_some();

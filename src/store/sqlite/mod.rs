@@ -113,12 +113,12 @@ impl SqliteStore {
         .map_err(Error::internal)?
     }
 
-    /// Runs a small read (a lookup of a few ids, a token) at once on the task that asks, when a
-    /// reader connection is idle: such a read takes SQLite tens of microseconds (Q1's node with
-    /// its relationships 38 on average, a token 14; BENCHMARKS.md), less than the trip to a
-    /// blocking thread and back that `read` takes, and short enough not to hold up the async
-    /// runtime's other tasks. With no connection idle it waits for one on a blocking thread, as
-    /// `read` does. A panic is the read's error, as a blocking thread's would be.
+    /// Runs a small read (a lookup of a few ids) at once on the task that asks, when a reader
+    /// connection is idle: such a read takes SQLite tens of microseconds (Q1's node with its
+    /// relationships 38 on average; BENCHMARKS.md), less than the trip to a blocking thread and
+    /// back that `read` takes, and short enough not to hold up the async runtime's other tasks.
+    /// With no connection idle it waits for one on a blocking thread, as `read` does. A panic
+    /// is the read's error, as a blocking thread's would be.
     async fn read_small<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -277,7 +277,10 @@ impl GraphStore for SqliteStore {
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
         let hash = hash.to_owned();
-        self.read_small(move |c| access::token_by_hash(c, &hash)).await
+        // On a blocking thread, though a small read: requests with one token that arrive while
+        // its lookup is on its way share the next one (`auth::lookups`), which under load saves
+        // more than the trip costs (BENCHMARKS.md, "small reads on the asking task").
+        self.read(move |c| access::token_by_hash(c, &hash)).await
     }
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
