@@ -265,8 +265,8 @@ impl Loaders {
 
     /// Reads one node together with its relationships `directions` and their far ends, where the
     /// store does that for less than a node lookup and an edge lookup (Neo4j: one statement, not
-    /// two; SQLite: one trip to a blocking thread, not two), and keeps the relationships for
-    /// `read_with_node`; `None` where it does not.
+    /// two; SQLite: one read, not two), and keeps the relationships for `read_with_node`; `None`
+    /// where it does not.
     pub async fn node_with_edges(
         &self,
         id: &NodeId,
