@@ -132,13 +132,19 @@ impl SqliteStore {
             .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("a small read panicked"))))
     }
 
-    /// A lookup of `count` ids: a small read (`read_small`) for up to `SMALL_LOOKUP` of them.
-    async fn read_by_ids<T, F>(&self, count: usize, work: F) -> Result<T>
+    /// A lookup by ids: nothing to ask for none; a small read (`read_small`) for up to
+    /// `SMALL_LOOKUP` of them; else `read`. `work` gets the ids as `read::id_list` writes them.
+    async fn read_by_ids<T, F>(&self, ids: &[NodeId], work: F) -> Result<T>
     where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        T: Default + Send + 'static,
+        F: FnOnce(&mut Connection, &str) -> Result<T> + Send + 'static,
     {
-        if count <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
+        if ids.is_empty() {
+            return Ok(T::default());
+        }
+        let list = read::id_list(ids);
+        let work = move |c: &mut Connection| work(c, &list);
+        if ids.len() <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
     }
 
     /// Runs `work` with the writer connection on a blocking thread.
@@ -184,11 +190,7 @@ impl GraphStore for SqliteStore {
     }
 
     async fn nodes(&self, ids: &[NodeId]) -> Result<Vec<Node>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (count, ids) = (ids.len(), read::id_list(ids));
-        self.read_by_ids(count, move |c| read::nodes_by_ids(c, &ids)).await
+        self.read_by_ids(ids, |c, ids| read::nodes_by_ids(c, ids)).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<Node>> {
@@ -202,27 +204,16 @@ impl GraphStore for SqliteStore {
     }
 
     async fn edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (count, ids) = (ids.len(), read::id_list(ids));
-        self.read_by_ids(count, move |c| read::edges(c, &ids, direction)).await
+        self.read_by_ids(ids, move |c, ids| read::edges(c, ids, direction)).await
     }
 
     async fn foreign_edges(&self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (count, ids) = (ids.len(), read::id_list(ids));
-        self.read_by_ids(count, move |c| read::edges_abroad(c, &ids, direction)).await
+        self.read_by_ids(ids, move |c, ids| read::edges_abroad(c, ids, direction)).await
     }
 
     async fn visible_edges(&self, ids: &[NodeId], direction: Direction, audience: &Audience) -> Result<Vec<Edge>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (count, ids, audience) = (ids.len(), read::id_list(ids), audience.clone());
-        self.read_by_ids(count, move |c| read::visible_edges(c, &ids, direction, &audience)).await
+        let audience = audience.clone();
+        self.read_by_ids(ids, move |c, ids| read::visible_edges(c, ids, direction, &audience)).await
     }
 
     async fn visible_edges_and_ends(
@@ -231,11 +222,8 @@ impl GraphStore for SqliteStore {
         direction: Direction,
         audience: &Audience,
     ) -> Result<(Vec<Edge>, Vec<Node>)> {
-        if ids.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let (count, ids, audience) = (ids.len(), read::id_list(ids), audience.clone());
-        self.read_by_ids(count, move |c| read::visible_edges_and_ends(c, &ids, direction, &audience)).await
+        let audience = audience.clone();
+        self.read_by_ids(ids, move |c, ids| read::visible_edges_and_ends(c, ids, direction, &audience)).await
     }
 
     /// The node and its relationships in one read, where a node lookup and a lookup of its
@@ -457,10 +445,12 @@ mod tests {
         // A read on a blocking thread leaves its connection idle in the pool.
         assert_ne!(store.read(thread).await.unwrap(), std::thread::current().id());
         assert_eq!(store.read_small(thread).await.unwrap(), std::thread::current().id());
-        // Lookups of a few ids are small reads; of many, not.
-        let few = vec![id("t:value:v"); SMALL_LOOKUP];
-        assert_eq!(store.read_by_ids(few.len(), thread).await.unwrap(), std::thread::current().id());
-        assert_ne!(store.read_by_ids(SMALL_LOOKUP + 1, thread).await.unwrap(), std::thread::current().id());
+        // Lookups of a few ids are small reads; of many, not; of none, no read at all.
+        let lookup = |c: &mut Connection, _: &str| thread(c).map(Some);
+        let (few, many) = (vec![id("t:value:v"); SMALL_LOOKUP], vec![id("t:value:v"); SMALL_LOOKUP + 1]);
+        assert_eq!(store.read_by_ids(&few, lookup).await.unwrap(), Some(std::thread::current().id()));
+        assert_ne!(store.read_by_ids(&many, lookup).await.unwrap(), Some(std::thread::current().id()));
+        assert_eq!(store.read_by_ids(&[], lookup).await.unwrap(), None);
     }
 
     #[tokio::test]

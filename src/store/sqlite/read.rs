@@ -118,13 +118,22 @@ pub(super) fn edge_from_row(row: &Row<'_>) -> Result<Edge> {
 }
 
 fn collect<T>(conn: &Connection, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    each_row(conn, sql, params, |row| {
+        out.push(read(row)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Runs a statement from the connection's statement cache and hands each of its rows to `take`.
+fn each_row(conn: &Connection, sql: &str, params: &[Sql], mut take: impl FnMut(&Row<'_>) -> Result<()>) -> Result<()> {
     let mut stmt = conn.prepare_cached(sql).map_err(Error::internal)?;
     let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
-    let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(Error::internal)? {
-        out.push(read(row)?);
+        take(row)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The column of `edges` a lookup that way seeks.
@@ -233,11 +242,9 @@ pub(super) fn visible_edges_and_ends(
     audience: &Audience,
 ) -> Result<(Vec<Edge>, Vec<Node>)> {
     let (sql, params) = visible_edges_statement(ids, direction, audience, true);
-    let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
-    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
     let (mut edges, mut ends) = (Vec::new(), Vec::new());
     let mut read: HashSet<NodeId> = HashSet::new();
-    while let Some(row) = rows.next().map_err(Error::internal)? {
+    each_row(conn, &sql, &params, |row| {
         let edge = edge_from_row(row)?;
         let far = match direction {
             Direction::Out => &edge.to,
@@ -248,23 +255,25 @@ pub(super) fn visible_edges_and_ends(
             ends.push(node_at(row, EDGE_COLUMNS)?);
         }
         edges.push(edge);
-    }
+        Ok(())
+    })?;
     Ok((edges, ends))
 }
 
 /// How many columns `edge_from_row` reads.
 const EDGE_COLUMNS: usize = 5;
 
+/// The far end's `NODE_COLUMNS` in `visible_edges_statement` (`b` the relationship's `to`, `a` its
+/// `from`), after a comma.
+static FAR_END_COLUMNS: ByDirection =
+    LazyLock::new(|| [format!(", {}", node_columns("b")), format!(", {}", node_columns("a"))]);
+
 /// `visible_edges`' statement; with `ends`, each row goes on with its far end's `NODE_COLUMNS`.
 fn visible_edges_statement(ids: &str, direction: Direction, audience: &Audience, ends: bool) -> (String, Vec<Sql>) {
     let mut params = vec![Sql::Text(ids.to_owned())];
     let from = audience_condition(audience, "a.", &mut params);
     let to = audience_condition(audience, "b.", &mut params);
-    let far = match (ends, direction) {
-        (false, _) => String::new(),
-        (true, Direction::Out) => format!(", {}", node_columns("b")),
-        (true, Direction::In) => format!(", {}", node_columns("a")),
-    };
+    let far = if ends { by_direction(&FAR_END_COLUMNS, direction) } else { "" };
     let sql = format!(
         "SELECT e.src, e.kind, e.dst, e.assertion, e.props{far}
          FROM json_each(?1) AS j CROSS JOIN edges e ON e.{} = j.value
@@ -635,15 +644,11 @@ pub(super) fn search(conn: &Connection, request: &crate::store::SearchRequest) -
          ORDER BY rank LIMIT ?3",
         cols = node_columns("n")
     );
-    let mut stmt = conn.prepare_cached(&sql).map_err(Error::internal)?;
-    let mut rows = stmt.query(params_from_iter(params.iter())).map_err(Error::internal)?;
-    let mut hits = Vec::new();
-    while let Some(row) = rows.next().map_err(Error::internal)? {
+    collect(conn, &sql, &params, |row| {
         let rank: f64 = row.get(9).map_err(Error::internal)?;
         let snippet: String = row.get(10).map_err(Error::internal)?;
-        hits.push(crate::store::SearchHit { node: node_from_row(row)?, score: -rank, snippet });
-    }
-    Ok(hits)
+        Ok(crate::store::SearchHit { node: node_from_row(row)?, score: -rank, snippet })
+    })
 }
 
 /// The organisation slug of an id column, in SQL.
