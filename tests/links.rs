@@ -234,6 +234,51 @@ async fn every_allowed_link_shows_on_both_ends() {
     assert_eq!(links(&server, G.principle, "(kinds: [])").await, BTreeSet::new(), "no kinds, no links");
 }
 
+/// The relationships of a node as `KIND from→to` strings, in the order the API gives them.
+async fn links_in_order(server: &TestServer, id: &str) -> Vec<String> {
+    let node = node(server, id, "links { kind from { id } to { id } }").await;
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    let links = node["links"].as_array().unwrap().iter();
+    links.map(|l| format!("{} {}→{}", text(&l["kind"]), text(&l["from"]["id"]), text(&l["to"]["id"]))).collect()
+}
+
+/// `links` lists outgoing relationships first, then incoming ones, each in the order of
+/// `RelationshipKind` in the schema and then by the id at the other end, whatever order they
+/// were made in and whichever order the store keeps them in (SQLite's is by the kind's name).
+#[tokio::test]
+async fn links_come_in_the_order_the_schema_gives() {
+    let dir = temp_dir();
+    let server = small_graph(dir.path()).await;
+    link(&server, G.principle, "CITES", G.source).await;
+    link(&server, G.principle, "UPHOLDS", G.value2).await;
+    link(&server, G.principle, "UPHOLDS", G.value).await;
+    link(&server, G.experiment, "GUIDED_BY", G.principle).await;
+    link(&server, G.barrier, "HINDERS", G.principle).await;
+    link(&server, G.experiment, "PRODUCED", G.learning2).await;
+    link(&server, G.experiment, "PRODUCED", G.learning).await;
+    link(&server, G.experiment, "ADDRESSES", G.barrier).await;
+
+    assert_eq!(
+        links_in_order(&server, G.principle).await,
+        [
+            format!("UPHOLDS {}→{}", G.principle, G.value),
+            format!("UPHOLDS {}→{}", G.principle, G.value2),
+            format!("CITES {}→{}", G.principle, G.source),
+            format!("HINDERS {}→{}", G.barrier, G.principle),
+            format!("GUIDED_BY {}→{}", G.experiment, G.principle),
+        ]
+    );
+    assert_eq!(
+        links_in_order(&server, G.experiment).await,
+        [
+            format!("GUIDED_BY {}→{}", G.experiment, G.principle),
+            format!("ADDRESSES {}→{}", G.experiment, G.barrier),
+            format!("PRODUCED {}→{}", G.experiment, G.learning),
+            format!("PRODUCED {}→{}", G.experiment, G.learning2),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn links_the_model_does_not_allow_are_refused_and_not_written() {
     let dir = temp_dir();

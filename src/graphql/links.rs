@@ -76,9 +76,10 @@ pub(super) async fn relationships(
     for (want, dir) in [(LinkDirection::Out, Direction::Out), (LinkDirection::In, Direction::In)] {
         if direction == want || direction == LinkDirection::Both {
             let edges = edges_of(ctx, id, dir).await?;
-            out.extend(
-                edges.iter().filter(|e| kinds.is_none_or(|k| k.contains(&e.kind))).map(|e| Relationship(e.clone())),
-            );
+            let mut these: Vec<&Edge> = edges.iter().filter(|e| kinds.is_none_or(|k| k.contains(&e.kind))).collect();
+            // Stores hand relationships back in their own order; the answer's is the schema's.
+            these.sort_by(|a, b| (a.kind, other_end(a, dir)).cmp(&(b.kind, other_end(b, dir))));
+            out.extend(these.into_iter().map(|e| Relationship(e.clone())));
         }
     }
     Ok(out)

@@ -187,7 +187,9 @@ macro_rules! node_type {
                 self.0.updated_at
             }
 
-            /// The node's relationships of any kind, both ways unless `direction` says otherwise.
+            /// The node's relationships of any kind, both ways unless `direction` says otherwise:
+            /// outgoing ones first, then incoming ones, each in the order of `RelationshipKind`
+            /// and then by the id of the node at the other end.
             async fn links(
                 &self,
                 ctx: &Context<'_>,
