@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Client, Socket, TestServer, claims, sign_hs256, temp_dir, text};
 use futures::SinkExt;
 use pvgraph::auth::{Authenticator, JwtKey, JwtSettings, issue_token};
-use pvgraph::domain::Role;
+use pvgraph::domain::{Error, Role};
 use pvgraph::store::ApiToken;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -495,6 +495,48 @@ async fn api_tokens_are_issued_listed_and_revoked_through_the_binary() {
         .await
         .unwrap();
     assert!(!again.status.success());
+}
+
+/// A request on a token the server confirmed before, served while no other such request is, is
+/// looked up at once where the store can do that without waiting (SQLite with a connection
+/// idle), and starts with its caller settled. One that comes while another is served is admitted
+/// alongside its lookup, as every request is on a store that cannot (Neo4j). Either way a token
+/// revoked before the request arrived is refused to it.
+#[tokio::test]
+async fn a_known_token_served_alone_is_looked_up_at_once_where_the_store_can() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let issued = issue_token("kc", Role::Viewer, pvgraph::domain::now());
+    server.store.save_token(&issued.stored).await.unwrap();
+    let auth = Authenticator::new(server.store.clone());
+    let header = format!("Bearer {}", issued.token);
+    let hash = pvgraph::auth::hash_token(&issued.token);
+    let at_once = server.store.token_by_hash_at_once(&hash).await.is_some();
+    assert_eq!(at_once, server.store.backend() == "sqlite", "SQLite reads a token at once when a connection is idle");
+
+    let first = auth.admit(Some(&header)).await.unwrap();
+    assert!(first.confirmation.is_none(), "a token not known yet is waited for");
+    drop(first);
+    let alone = auth.admit(Some(&header)).await.unwrap();
+    assert_eq!(alone.confirmation.is_none(), at_once, "served alone: settled at once where the store can");
+    let beside = auth.admit(Some(&header)).await.unwrap();
+    let confirmation = beside.confirmation.as_ref().expect("another is being served: its lookup comes alongside");
+    assert_eq!(confirmation.outcome().await.unwrap(), alone.caller);
+    drop((alone, beside));
+
+    assert!(server.store.revoke_token(&issued.stored.id).await.unwrap());
+    match auth.admit(Some(&header)).await {
+        Err(error) => {
+            assert!(at_once, "refused before it starts only where the token is read at once");
+            assert!(matches!(&error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
+        }
+        Ok(admitted) => {
+            assert!(!at_once, "a store that reads the token at once refuses the request at once");
+            let confirmation = admitted.confirmation.expect("admitted ahead of its lookup");
+            let error = confirmation.outcome().await.unwrap_err();
+            assert!(matches!(&*error, Error::Unauthenticated(m) if m == "the token was revoked"), "{error:?}");
+        }
+    }
 }
 
 /// A token the server has confirmed before admits its next request at once, the store asked

@@ -229,8 +229,9 @@ async fn known_token(server: &TestServer, role: pvgraph::domain::Role) -> String
 }
 
 /// A token the server has confirmed before is asked about again with every request, as the
-/// metrics count it: a query alongside its reads; a mutation, on a store that checks the token
-/// in the statement that writes (Neo4j), not apart at all.
+/// metrics count it: a query once (before it starts, when it is served alone on a store that
+/// reads tokens at once, SQLite; else alongside its reads); a mutation, on a store that checks
+/// the token in the statement that writes (Neo4j), not apart at all.
 #[tokio::test]
 async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none() {
     let dir = temp_dir();
@@ -240,7 +241,7 @@ async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none()
 
     let before = scrape(&server).await;
     editor.data("{ viewer { organisation } }", json!({})).await;
-    assert_eq!(moved(&before, &scrape(&server).await, TOKEN_LOOKUPS), 1.0, "a query asks alongside");
+    assert_eq!(moved(&before, &scrape(&server).await, TOKEN_LOOKUPS), 1.0, "a query asks once");
 
     let before = scrape(&server).await;
     let create = r#"mutation { createValue(input: { organisation: "kc", slug: "counted", title: "Counted" }) { id } }"#;
@@ -256,8 +257,11 @@ async fn a_known_tokens_lookups_are_counted_and_a_mutation_on_neo4j_needs_none()
 /// Requests with one API token that arrive while its lookup is on its way share the next lookup
 /// rather than each sending one: a burst of them asks fewer lookups than it has requests. (Each
 /// is still confirmed by a lookup that began after it arrived; the unit tests of `Lookups`
-/// show that order, and `tests/access.rs` that a token revoked meanwhile is refused.)
-#[tokio::test]
+/// show that order, and `tests/access.rs` that a token revoked meanwhile is refused.) The server
+/// runs on several threads, so that the requests are served at once: one served alone is looked
+/// up at once instead, where the store can (`a_known_token_served_alone_is_looked_up_at_once_where_the_store_can`),
+/// and has nobody to share with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_with_one_token_share_its_lookups() {
     let dir = temp_dir();
     let server = TestServer::seeded(dir.path()).await;

@@ -14,11 +14,12 @@ pub use token::{IssuedToken, TOKEN_PREFIX, hash_token, issue_token, sha256_hex};
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use crate::domain::Confirmation;
 use crate::domain::{Caller, Error, Member, Result};
-use crate::store::Store;
+use crate::store::{ApiToken, Store};
 use lookups::Lookups;
 
 /// Random bytes from the operating system's generator.
@@ -45,6 +46,8 @@ pub struct Authenticator {
     jwt: Option<JwtSettings>,
     /// Whether a request without a token is served (as anonymous, PUBLIC only).
     pub anonymous: bool,
+    /// How many requests on known API tokens are being served (`Served`).
+    serving: Arc<AtomicUsize>,
 }
 
 /// Asks the store about API tokens.
@@ -75,12 +78,43 @@ pub struct Admitted {
     /// was last confirmed, and the request may be read meanwhile; nothing may be written, and no
     /// answer sent, before this resolves to the same caller.
     pub confirmation: Option<Confirmation>,
+    /// Held while a request on an API token this server confirmed before is served (dropped
+    /// with the `Admitted`, or with whatever is left of it).
+    pub served: Option<Served>,
+}
+
+impl Admitted {
+    fn settled(caller: Caller) -> Admitted {
+        Admitted { caller, confirmation: None, served: None }
+    }
+}
+
+/// One of the requests on known API tokens being served (`Authenticator::admit`).
+pub struct Served(Arc<AtomicUsize>);
+
+impl Served {
+    /// Counts a request in; says whether it is the only one being served.
+    fn begin(serving: &Arc<AtomicUsize>) -> (Served, bool) {
+        let before = serving.fetch_add(1, Ordering::Relaxed);
+        (Served(Arc::clone(serving)), before == 0)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Authenticator {
     /// API tokens only; anonymous readers allowed.
     pub fn new(store: Store) -> Authenticator {
-        Authenticator { tokens: ApiTokens { store, known: Arc::default() }, jwt: None, anonymous: true }
+        Authenticator {
+            tokens: ApiTokens { store, known: Arc::default() },
+            jwt: None,
+            anonymous: true,
+            serving: Arc::default(),
+        }
     }
 
     /// Also accepts JWTs checked with these settings.
@@ -115,22 +149,33 @@ impl Authenticator {
     /// answer comes as a confirmation the request runs alongside. A revoked token is so refused
     /// as soon as before; what it saves is the wait for the lookup before the request can begin,
     /// a round trip when the store is a server. Requests with the same token that arrive while
-    /// its lookup is on its way share the next lookup (`Lookups`).
+    /// its lookup is on its way share the next lookup (`Lookups`). A request served alone (no
+    /// other on a known token under way) is looked up at once instead, where the store can do
+    /// that without waiting (`GraphStore::token_by_hash_at_once`: SQLite with a connection
+    /// idle), and starts settled: on a quiet server that is quicker than a lookup alongside,
+    /// which waits for a trip to another thread, and with nobody to share a lookup with, it
+    /// costs the store no more.
     pub async fn admit(&self, authorization: Option<&str>) -> Result<Admitted> {
         let token = match self.bearer(authorization)? {
             Some(token) if token.starts_with(TOKEN_PREFIX) => token,
-            Some(token) => return Ok(Admitted { caller: self.caller_of_token(token).await?, confirmation: None }),
-            None => return Ok(Admitted { caller: Caller::Anonymous, confirmation: None }),
+            Some(token) => return Ok(Admitted::settled(self.caller_of_token(token).await?)),
+            None => return Ok(Admitted::settled(Caller::Anonymous)),
         };
         let hash = hash_token(token);
         let known = self.tokens.known.lock().unwrap_or_else(|e| e.into_inner()).get(&hash).cloned();
         let Some(Known { member, lookups }) = known else {
-            return Ok(Admitted { caller: self.tokens.caller(hash).await?, confirmation: None });
+            return Ok(Admitted::settled(self.tokens.caller(hash).await?));
         };
+        let (served, alone) = Served::begin(&self.serving);
+        if alone && let Some(stored) = self.tokens.store.token_by_hash_at_once(&hash).await {
+            let caller = self.tokens.settle(hash, stored)?;
+            return Ok(Admitted { caller, confirmation: None, served: Some(served) });
+        }
         let tokens = self.tokens.clone();
         let asked = hash.clone();
         let lookup = lookups.join(move || async move { tokens.caller(asked).await.map_err(Arc::new) });
-        Ok(Admitted { caller: Caller::Member(member), confirmation: Some(Confirmation::answered_by(hash, lookup)) })
+        let confirmation = Some(Confirmation::answered_by(hash, lookup));
+        Ok(Admitted { caller: Caller::Member(member), confirmation, served: Some(served) })
     }
 
     /// The token of an `Authorization` header value; `None` without a header, where anonymous
@@ -169,8 +214,14 @@ impl ApiTokens {
     /// The caller an API token names, by its hash, asked of the store; remembered when it is
     /// good, forgotten when it is not.
     async fn caller(&self, hash: String) -> Result<Caller> {
-        let stored = self.store.token_by_hash(&hash).await?;
-        let outcome = match stored {
+        let stored = self.store.token_by_hash(&hash).await;
+        self.settle(hash, stored)
+    }
+
+    /// The caller a lookup of the token with this hash found, remembered when it is good,
+    /// forgotten when it is not.
+    fn settle(&self, hash: String, stored: Result<Option<ApiToken>>) -> Result<Caller> {
+        let outcome = match stored? {
             None => Err(Error::Unauthenticated("the token is not known".into())),
             Some(t) if t.revoked_at.is_some() => Err(Error::Unauthenticated("the token was revoked".into())),
             Some(t) => Ok(Member { organisation: t.organisation, role: t.role, subject: format!("token:{}", t.id) }),

@@ -257,6 +257,13 @@ pub trait GraphStore: Send + Sync + 'static {
     /// The token with this hash, revoked or not.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
 
+    /// `token_by_hash` read at once on the asking task, when the store can without waiting for
+    /// anything (an embedded store with a connection idle); `None` when it cannot, and the
+    /// caller asks `token_by_hash` as usual.
+    async fn token_by_hash_at_once(&self, _hash: &str) -> Option<Result<Option<ApiToken>>> {
+        None
+    }
+
     /// A page of an organisation's audit trail, newest first.
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 

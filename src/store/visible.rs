@@ -187,6 +187,10 @@ impl GraphStore for Visible {
         self.inner.token_by_hash(hash).await
     }
 
+    async fn token_by_hash_at_once(&self, hash: &str) -> Option<Result<Option<ApiToken>>> {
+        self.inner.token_by_hash_at_once(hash).await
+    }
+
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.inner.audit_log(query).await
     }

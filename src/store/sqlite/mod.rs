@@ -3,7 +3,8 @@
 //! writes with a rollback journal instead, see `write::import`). One writer connection behind a
 //! mutex (SQLite allows one writer anyway) and a pool of readers. Writes, lists,
 //! walks and searches run on tokio's blocking threads; a lookup of a few ids
-//! runs on the task that asks (`SqliteStore::read_small`).
+//! runs on the task that asks (`SqliteStore::read_small`), and so may a
+//! token's (`token_by_hash_at_once`).
 
 mod access;
 pub mod backup;
@@ -124,12 +125,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
+        match self.read_here(work) {
+            Ok(answer) => answer,
+            Err(work) => self.read(work).await,
+        }
+    }
+
+    /// Runs `work` at once on the asking thread when a reader connection is idle; gives `work`
+    /// back when none is. A panic is the read's error.
+    fn read_here<T, F>(&self, work: F) -> std::result::Result<Result<T>, F>
+    where
+        F: FnOnce(&mut Connection) -> Result<T>,
+    {
         let Some(conn) = self.readers.try_get() else {
-            return self.read(work).await;
+            return Err(work);
         };
         let mut conn = Checkout(conn);
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn.0)))
-            .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("a small read panicked"))))
+        Ok(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&mut conn.0)))
+            .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("a small read panicked")))))
     }
 
     /// A lookup by ids: nothing to ask for none; a small read (`read_small`) for up to
@@ -269,6 +282,10 @@ impl GraphStore for SqliteStore {
         // its lookup is on its way share the next one (`auth::lookups`), which under load saves
         // more than the trip costs (BENCHMARKS.md, "small reads on the asking task").
         self.read(move |c| access::token_by_hash(c, &hash)).await
+    }
+
+    async fn token_by_hash_at_once(&self, hash: &str) -> Option<Result<Option<ApiToken>>> {
+        self.read_here(|c| access::token_by_hash(c, hash)).ok()
     }
 
     async fn audit_log(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
