@@ -258,25 +258,22 @@ async fn links_come_in_the_order_the_schema_gives() {
     link(&server, G.experiment, "PRODUCED", G.learning).await;
     link(&server, G.experiment, "ADDRESSES", G.barrier).await;
 
-    assert_eq!(
-        links_in_order(&server, G.principle).await,
-        [
-            format!("UPHOLDS {}→{}", G.principle, G.value),
-            format!("UPHOLDS {}→{}", G.principle, G.value2),
-            format!("CITES {}→{}", G.principle, G.source),
-            format!("HINDERS {}→{}", G.barrier, G.principle),
-            format!("GUIDED_BY {}→{}", G.experiment, G.principle),
-        ]
-    );
-    assert_eq!(
-        links_in_order(&server, G.experiment).await,
-        [
-            format!("GUIDED_BY {}→{}", G.experiment, G.principle),
-            format!("ADDRESSES {}→{}", G.experiment, G.barrier),
-            format!("PRODUCED {}→{}", G.experiment, G.learning),
-            format!("PRODUCED {}→{}", G.experiment, G.learning2),
-        ]
-    );
+    let line = |(kind, from, to): (&str, &str, &str)| format!("{kind} {from}→{to}");
+    let principle = [
+        ("UPHOLDS", G.principle, G.value),
+        ("UPHOLDS", G.principle, G.value2),
+        ("CITES", G.principle, G.source),
+        ("HINDERS", G.barrier, G.principle),
+        ("GUIDED_BY", G.experiment, G.principle),
+    ];
+    assert_eq!(links_in_order(&server, G.principle).await, principle.map(line));
+    let experiment = [
+        ("GUIDED_BY", G.experiment, G.principle),
+        ("ADDRESSES", G.experiment, G.barrier),
+        ("PRODUCED", G.experiment, G.learning),
+        ("PRODUCED", G.experiment, G.learning2),
+    ];
+    assert_eq!(links_in_order(&server, G.experiment).await, experiment.map(line));
 }
 
 #[tokio::test]
