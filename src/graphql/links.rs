@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::{Assertion, Edge, InfluenceHow, Node, NodeId, RelationshipKind, Strength, SystemCondition};
 use crate::store::Direction;
+use crate::store::traverse::far_end;
 
 use super::error::bad_input;
 use super::loaders::Linked;
@@ -43,7 +44,7 @@ pub(super) async fn neighbours(
     kind: RelationshipKind,
 ) -> Result<Vec<Arc<Node>>> {
     let edges = edges_of(ctx, id, direction).await?;
-    let ends = edges.iter().filter(|e| e.kind == kind).map(|e| other_end(e, direction));
+    let ends = edges.iter().filter(|e| e.kind == kind).map(|e| far_end(e, direction));
     // The ends read with the relationships are taken as they are; only the others are loaded.
     let (mut nodes, missing): (Vec<Arc<Node>>, Vec<NodeId>) = ends.fold((Vec::new(), Vec::new()), |mut acc, end| {
         match edges.ends.get(end) {
@@ -59,13 +60,6 @@ pub(super) async fn neighbours(
     Ok(nodes)
 }
 
-fn other_end(edge: &Edge, direction: Direction) -> &NodeId {
-    match direction {
-        Direction::Out => &edge.to,
-        Direction::In => &edge.from,
-    }
-}
-
 pub(super) async fn relationships(
     ctx: &Context<'_>,
     id: &NodeId,
@@ -78,7 +72,7 @@ pub(super) async fn relationships(
             let edges = edges_of(ctx, id, dir).await?;
             let mut these: Vec<&Edge> = edges.iter().filter(|e| kinds.is_none_or(|k| k.contains(&e.kind))).collect();
             // Stores hand relationships back in their own order; the answer's is the schema's.
-            these.sort_by(|a, b| (a.kind, other_end(a, dir)).cmp(&(b.kind, other_end(b, dir))));
+            these.sort_by(|a, b| (a.kind, far_end(a, dir)).cmp(&(b.kind, far_end(b, dir))));
             out.extend(these.into_iter().map(|e| Relationship(e.clone())));
         }
     }
@@ -246,7 +240,7 @@ impl InfluenceConnection {
         }
         let edges = edges_of(ctx, id, direction).await?;
         let mut influences: Vec<&Edge> = edges.iter().filter(|e| e.kind == RelationshipKind::Influenced).collect();
-        let key = |e: &Edge| (e.influence.as_ref().map(|i| i.on), other_end(e, direction).to_string());
+        let key = |e: &Edge| (e.influence.as_ref().map(|i| i.on), far_end(e, direction).to_string());
         influences.sort_by_key(|e| key(e));
         let start = match after {
             None => 0,
@@ -266,7 +260,7 @@ impl InfluenceConnection {
             .take(first as usize)
             .map(|(i, e)| InfluenceEdge {
                 cursor: URL_SAFE_NO_PAD.encode(i.to_string()),
-                node: other_end(e, direction).clone(),
+                node: far_end(e, direction).clone(),
                 edge: e.clone(),
             })
             .collect();

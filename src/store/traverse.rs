@@ -170,6 +170,8 @@ pub fn visible_edge(edge: &Edge, via: &[RelationshipKind], as_of: Option<NaiveDa
     kind_ok && date_ok
 }
 
+/// The end of a relationship found by looking `step` from its other end: `to` going out, `from`
+/// coming in.
 pub(crate) fn far_end(edge: &Edge, step: Direction) -> &NodeId {
     match step {
         Direction::Out => &edge.to,

@@ -17,6 +17,7 @@ use crate::domain::{
     Assertion, Audience, Details, Edge, EdgeProperties, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
     read_timestamp,
 };
+use crate::store::traverse::far_end;
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, NodeWithEdges, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -246,10 +247,7 @@ pub(super) fn visible_edges_and_ends(
     let mut read: HashSet<NodeId> = HashSet::new();
     each_row(conn, &sql, &params, |row| {
         let edge = edge_from_row(row)?;
-        let far = match direction {
-            Direction::Out => &edge.to,
-            Direction::In => &edge.from,
-        };
+        let far = far_end(&edge, direction);
         if !read.contains(far) {
             read.insert(far.clone());
             ends.push(node_at(row, EDGE_COLUMNS)?);
