@@ -2,9 +2,9 @@
 //! with `synchronous=FULL` and foreign keys on (an import into an empty store
 //! writes with a rollback journal instead, see `write::import`). One writer connection behind a
 //! mutex (SQLite allows one writer anyway) and a pool of readers. Writes, lists,
-//! walks and searches run on tokio's blocking threads; a lookup of a few ids
+//! searches and long walks run on tokio's blocking threads; a lookup of a few ids
 //! runs on the task that asks (`SqliteStore::read_small`), and so may a
-//! token's (`token_by_hash_at_once`).
+//! token's (`token_by_hash_at_once`) and a short walk (`SqliteStore::walk`).
 
 mod access;
 pub mod backup;
@@ -33,6 +33,12 @@ const READERS: u32 = 8;
 /// How many ids a lookup may ask for and still be a small read (`SqliteStore::read_small`): the
 /// fields of one node, or of a short list; a page of fifty goes to a blocking thread.
 const SMALL_LOOKUP: usize = 16;
+
+/// How many rows a walk may read on the task that asks before it goes to a blocking thread
+/// (`SqliteStore::walk`). A row takes SQLite and the decoding of it a microsecond or two, so a
+/// walk holds the async runtime's thread for half a millisecond at most; Q3's trace and Q4's
+/// path search in the benchmark read fewer than 150.
+const WALK_HERE_ROWS: usize = 256;
 
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
@@ -158,6 +164,31 @@ impl SqliteStore {
         let list = read::id_list(ids);
         let work = move |c: &mut Connection| work(c, &list);
         if ids.len() <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
+    }
+
+    /// Runs a walk (a trace, a path search) in one read transaction. Most walks are short, and
+    /// the trip to a blocking thread and back costs more than a short walk's lookups, so a walk
+    /// starts at once on the task that asks when a reader connection is idle, with a budget of
+    /// `WALK_HERE_ROWS` rows. One that outgrows it stops there and is walked again, whole, on a
+    /// blocking thread, as is one that finds no idle reader: what the first try read is lost,
+    /// but that is at most the budget, and keeps a long walk from holding up the runtime's
+    /// other tasks. After a walk done here the task yields once, so a request that makes many
+    /// short walks still notices its time limit between them (the `timeout` in `http::graphql_http`).
+    async fn walk<T, W>(&self, traversal: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: Fn(&mut read::Reader<'_>) -> Result<T> + Clone + Send + 'static,
+    {
+        let here = traversal.clone();
+        match self.read_here(move |c| read::walk_within(c, WALK_HERE_ROWS, here)) {
+            Ok(Ok(Some(answer))) => {
+                tokio::task::yield_now().await;
+                return Ok(answer);
+            }
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(None)) | Err(_) => {}
+        }
+        self.read(move |c| read::walk(c, traversal)).await
     }
 
     /// Runs `work` with the writer connection on a blocking thread.
@@ -328,12 +359,12 @@ impl GraphStore for SqliteStore {
 
     async fn trace(&self, request: &TraceRequest) -> Result<Trace> {
         let request = request.clone();
-        self.read(move |c| read::walk(c, |reader| futures::executor::block_on(traverse::trace(reader, &request)))).await
+        self.walk(move |reader| futures::executor::block_on(traverse::trace(reader, &request))).await
     }
 
     async fn paths(&self, request: &PathRequest) -> Result<Paths> {
         let request = request.clone();
-        self.read(move |c| read::walk(c, |reader| futures::executor::block_on(traverse::paths(reader, &request)))).await
+        self.walk(move |reader| futures::executor::block_on(traverse::paths(reader, &request))).await
     }
 
     async fn influences_across(&self, from: Option<&str>, to: Option<&str>, limit: usize) -> Result<Vec<Edge>> {
@@ -501,6 +532,86 @@ mod tests {
         assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
         // The reader went back to the pool, out of the transaction the read left open.
         let conn = store.readers.try_get().expect("the reader is idle again");
+        assert!(conn.is_autocommit());
+    }
+
+    /// A trace from `from` upstream, as far as `max_depth`, for everyone.
+    fn upstream(from: &str, max_depth: u32) -> TraceRequest {
+        TraceRequest {
+            from: id(from),
+            direction: traverse::TraceDirection::Upstream,
+            max_depth,
+            via: Vec::new(),
+            kinds: Vec::new(),
+            as_of: None,
+            audience: Audience::Everything,
+            max_nodes: 5_000,
+        }
+    }
+
+    /// Runs a trace as `SqliteStore::trace` does, saying which thread walked it and what it found.
+    async fn walked(store: &SqliteStore, request: TraceRequest) -> (std::thread::ThreadId, Vec<String>) {
+        let (ran_on, found) = store
+            .walk(move |reader| {
+                let found = futures::executor::block_on(traverse::trace(reader, &request))?;
+                Ok((std::thread::current().id(), found))
+            })
+            .await
+            .unwrap();
+        let mut ids: Vec<String> = found.nodes.iter().map(|(n, _)| n.id.to_string()).collect();
+        ids.sort();
+        (ran_on, ids)
+    }
+
+    #[tokio::test]
+    async fn a_short_walk_runs_on_the_asking_thread_and_one_past_its_budget_again_on_a_blocking_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        // A value upheld by more principles than a walk here may read rows.
+        let mut changes = Vec::new();
+        for i in 0..WALK_HERE_ROWS {
+            let principle = format!("t:principle:p{i}");
+            changes.push(Change::Create(node(json!({"id": principle, "title": "P", "statement": "s"}))));
+            changes.push(Change::Link(edge(json!({"kind": "UPHOLDS", "from": principle, "to": "t:value:wide"}))));
+        }
+        changes.push(Change::Create(node(json!({"id": "t:value:wide", "title": "Wide", "definition": "d"}))));
+        changes.rotate_right(1);
+        store.apply(changes).await.map_err(|f| f.error).unwrap();
+        store.read(thread).await.unwrap();
+
+        let (ran_on, found) = walked(&store, upstream("t:value:v", 4)).await;
+        assert_eq!(ran_on, std::thread::current().id());
+        assert_eq!(found, ["t:principle:p", "t:value:v"]);
+
+        let (ran_on, found) = walked(&store, upstream("t:value:wide", 1)).await;
+        assert_ne!(ran_on, std::thread::current().id());
+        assert_eq!(found.len(), WALK_HERE_ROWS + 1);
+        assert!(found.contains(&"t:value:wide".to_owned()) && found.contains(&"t:principle:p0".to_owned()));
+
+        // A walk that fails here fails as it would anywhere.
+        let missing = store.trace(&upstream("t:value:none", 1)).await;
+        assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
+    }
+
+    #[tokio::test]
+    async fn a_walk_within_a_budget_answers_as_a_walk_without_one_and_stops_one_row_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let request = upstream("t:value:v", 4);
+        let trace = |reader: &mut read::Reader<'_>| futures::executor::block_on(traverse::trace(reader, &request));
+        let mut conn = store.readers.get().unwrap();
+        let whole = read::walk(&mut conn, trace).unwrap();
+        // The fewest rows the walk fits in: with one fewer it stops, with those it answers whole.
+        let fits = (0..100)
+            .find(|&rows| read::walk_within(&mut conn, rows, trace).unwrap().is_some())
+            .expect("a walk of two nodes fits in 100 rows");
+        assert!(fits >= 3, "the start, its one relationship, the node at its end: {fits}");
+        assert!(read::walk_within(&mut conn, fits - 1, trace).unwrap().is_none());
+        let within = read::walk_within(&mut conn, fits, trace).unwrap().unwrap();
+        let ids = |t: &Trace| t.nodes.iter().map(|(n, d)| format!("{} {d}", n.id)).collect::<Vec<_>>();
+        assert_eq!(ids(&within), ids(&whole));
+        assert_eq!(keys(&within.edges), keys(&whole.edges));
+        // Stopping ends the read transaction like any other walk.
         assert!(conn.is_autocommit());
     }
 }

@@ -516,13 +516,55 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
 }
 
 /// A reader connection as the traversals see it. Its lookups are synchronous
-/// SQLite calls: the futures are ready at once, and run on a blocking thread.
-pub(super) struct Reader<'c>(&'c mut Connection);
+/// SQLite calls: the futures are ready at once. A walk may have a budget of rows
+/// (`walk_within`): a lookup that would read past it stops, and so does the walk.
+pub(super) struct Reader<'c> {
+    conn: &'c mut Connection,
+    /// How many more rows the walk may read; `usize::MAX` for no budget.
+    rows_left: usize,
+    /// Whether a lookup stopped because the budget ran out.
+    outgrown: bool,
+}
+
+impl Reader<'_> {
+    /// Runs a lookup's statement and reads each row with `read`, counting the rows against the
+    /// walk's budget. Past the budget the lookup stops at once, with an error the walk carries
+    /// up, and `outgrown` says why.
+    fn collect<T>(&mut self, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let (rows_left, outgrown) = (&mut self.rows_left, &mut self.outgrown);
+        each_row(self.conn, sql, params, |row| {
+            *rows_left = rows_left.checked_sub(1).ok_or_else(|| {
+                *outgrown = true;
+                Error::internal(anyhow::anyhow!("the walk read more rows than its budget"))
+            })?;
+            out.push(read(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
 
 /// Runs a traversal over a reader connection, all its lookups in one read transaction
 /// (`snapshot`).
 pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
-    snapshot(conn, |conn| traversal(&mut Reader(conn)))
+    snapshot(conn, |conn| traversal(&mut Reader { conn, rows_left: usize::MAX, outgrown: false }))
+}
+
+/// Runs a traversal as `walk` does, unless it reads more than `rows` rows: then it stops there,
+/// and the answer is `None`.
+pub(super) fn walk_within<T>(
+    conn: &mut Connection,
+    rows: usize,
+    traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    snapshot(conn, |conn| {
+        let mut reader = Reader { conn, rows_left: rows, outgrown: false };
+        match traversal(&mut reader) {
+            _ if reader.outgrown => Ok(None),
+            answer => answer.map(Some),
+        }
+    })
 }
 
 /// Runs several reads in one read transaction: they see one snapshot of the graph, and each
@@ -547,14 +589,14 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        nodes_by_ids(self.0, &id_list(ids))
+        self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)
     }
 
     async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        edges(self.0, &id_list(ids), direction)
+        self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(ids))], edge_from_row)
     }
 
     async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
@@ -562,7 +604,7 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             return Ok(HashSet::new());
         }
         let (sql, params) = seen_statement(&id_list(ids), audience);
-        let found = collect(self.0, &sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
+        let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
         Ok(found.into_iter().collect())
     }
 
@@ -576,7 +618,7 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             return Ok(Some(Vec::new()));
         }
         let (sql, params) = far_seen_edges_statement(&id_list(ids), direction, audience);
-        collect(self.0, &sql, &params, edge_from_row).map(Some)
+        self.collect(&sql, &params, edge_from_row).map(Some)
     }
 }
 
