@@ -35,9 +35,9 @@ const READERS: u32 = 8;
 const SMALL_LOOKUP: usize = 16;
 
 /// How many rows a walk may read on the task that asks before it goes to a blocking thread
-/// (`SqliteStore::walk`). A row takes SQLite and the decoding of it a microsecond or two, so a
-/// walk holds the async runtime's thread for half a millisecond at most; Q3's trace and Q4's
-/// path search in the benchmark read fewer than 150.
+/// (`SqliteStore::walk`). A row takes SQLite, the decoding of it and the walk's bookkeeping a
+/// few microseconds, so a walk holds the async runtime's thread for about a millisecond at most;
+/// Q3's trace in the benchmark reads 74 rows and Q4's path search 79.
 const WALK_HERE_ROWS: usize = 256;
 
 /// How many prepared statements each connection keeps.
