@@ -588,6 +588,30 @@ mod tests {
         assert_eq!(found.len(), WALK_HERE_ROWS + 1);
         assert!(found.contains(&"t:value:wide".to_owned()) && found.contains(&"t:principle:p0".to_owned()));
 
+        // A path search is a walk too: between two of the principles, through the value they
+        // share, it reads all the value's relationships, and so goes to a blocking thread.
+        let request = PathRequest {
+            from: id("t:principle:p0"),
+            to: id("t:principle:p1"),
+            direction: traverse::TraceDirection::Both,
+            max_depth: 2,
+            via: Vec::new(),
+            first: 10,
+            audience: Audience::Everything,
+        };
+        let short = PathRequest { to: id("t:value:wide"), max_depth: 1, ..request.clone() };
+        for (request, here) in [(short, true), (request, false)] {
+            let (ran_on, found) = store
+                .walk(move |reader| {
+                    let found = futures::executor::block_on(traverse::paths(reader, &request))?;
+                    Ok((std::thread::current().id(), found))
+                })
+                .await
+                .unwrap();
+            assert_eq!(ran_on == std::thread::current().id(), here);
+            assert_eq!(found.paths.len(), 1, "{:?}", found.paths);
+        }
+
         // A walk that fails here fails as it would anywhere.
         let missing = store.trace(&upstream("t:value:none", 1)).await;
         assert!(matches!(missing, Err(Error::NotFound(_))), "{missing:?}");
