@@ -549,15 +549,19 @@ mod tests {
         }
     }
 
+    /// Runs a walk as the store's trace and paths do, saying which thread walked it.
+    async fn on_thread<T, W>(store: &SqliteStore, walk: W) -> (std::thread::ThreadId, T)
+    where
+        T: Send + 'static,
+        W: Fn(&mut read::Reader<'_>) -> Result<T> + Clone + Send + 'static,
+    {
+        store.walk(move |reader| Ok((std::thread::current().id(), walk(reader)?))).await.unwrap()
+    }
+
     /// Runs a trace as `SqliteStore::trace` does, saying which thread walked it and what it found.
     async fn walked(store: &SqliteStore, request: TraceRequest) -> (std::thread::ThreadId, Vec<String>) {
-        let (ran_on, found) = store
-            .walk(move |reader| {
-                let found = futures::executor::block_on(traverse::trace(reader, &request))?;
-                Ok((std::thread::current().id(), found))
-            })
-            .await
-            .unwrap();
+        let (ran_on, found) =
+            on_thread(store, move |reader| futures::executor::block_on(traverse::trace(reader, &request))).await;
         let mut ids: Vec<String> = found.nodes.iter().map(|(n, _)| n.id.to_string()).collect();
         ids.sort();
         (ran_on, ids)
@@ -601,13 +605,8 @@ mod tests {
         };
         let short = PathRequest { to: id("t:value:wide"), max_depth: 1, ..request.clone() };
         for (request, here) in [(short, true), (request, false)] {
-            let (ran_on, found) = store
-                .walk(move |reader| {
-                    let found = futures::executor::block_on(traverse::paths(reader, &request))?;
-                    Ok((std::thread::current().id(), found))
-                })
-                .await
-                .unwrap();
+            let (ran_on, found) =
+                on_thread(&store, move |reader| futures::executor::block_on(traverse::paths(reader, &request))).await;
             assert_eq!(ran_on == std::thread::current().id(), here);
             assert_eq!(found.paths.len(), 1, "{:?}", found.paths);
         }
