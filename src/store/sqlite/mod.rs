@@ -177,10 +177,9 @@ impl SqliteStore {
     async fn walk<T, W>(&self, traversal: W) -> Result<T>
     where
         T: Send + 'static,
-        W: Fn(&mut read::Reader<'_>) -> Result<T> + Clone + Send + 'static,
+        W: Fn(&mut read::Reader<'_>) -> Result<T> + Send + 'static,
     {
-        let here = traversal.clone();
-        match self.read_here(move |c| read::walk_within(c, WALK_HERE_ROWS, here)) {
+        match self.read_here(|c| read::walk_within(c, WALK_HERE_ROWS, &traversal)) {
             Ok(Ok(Some(answer))) => {
                 tokio::task::yield_now().await;
                 return Ok(answer);
@@ -553,7 +552,7 @@ mod tests {
     async fn on_thread<T, W>(store: &SqliteStore, walk: W) -> (std::thread::ThreadId, T)
     where
         T: Send + 'static,
-        W: Fn(&mut read::Reader<'_>) -> Result<T> + Clone + Send + 'static,
+        W: Fn(&mut read::Reader<'_>) -> Result<T> + Send + 'static,
     {
         store.walk(move |reader| Ok((std::thread::current().id(), walk(reader)?))).await.unwrap()
     }
