@@ -1,8 +1,12 @@
-//! Change sets on Neo4j in few statements (see `src/store/neo4j/write.rs`): one
-//! statement reads what the rules need, without locks; the last locks the nodes
-//! read, checks that what was read is unchanged and writes the changes and the
-//! audit entry together. These tests count the statements, and check what that
-//! must not lose: a change set refused by the rules, or failing in its last
+//! Change sets on Neo4j in few statements (see `src/store/neo4j/write.rs`). One
+//! that only creates nodes and links them is first tried on a supposition (the
+//! graph its caller expects, `write/supposed.rs`): one statement locks and reads
+//! the nodes it names, checks that the graph is as supposed and writes. When it
+//! is not, nothing is written, and the change set is read first: the rules run
+//! on what that statement read, and a last statement locks the nodes read,
+//! checks that what was read is unchanged and writes the changes and the audit
+//! entry together. These tests count the statements, and check what that must
+//! not lose: a change set refused by the rules, or failing in its last
 //! statement, keeps neither its changes nor its audit entry, and frees its locks
 //! for the next one; a change set that another overtook between its read and
 //! its write runs again, and is written or refused as the graph now stands.
@@ -101,7 +105,7 @@ async fn held(store: &Neo4jStore) -> (usize, u64) {
 }
 
 #[tokio::test]
-async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
+async fn recording_an_influence_is_one_statement_and_a_refusal_two() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
     let before = store.change_statements();
@@ -109,24 +113,24 @@ async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
     applied.map_err(|f| f.error).unwrap();
     assert_eq!(
         store.change_statements() - before,
-        2,
-        "the reads; the lock, the check and the write with the audit entry"
+        1,
+        "the locks, the reads, the check of the supposition and the write with the audit entry"
     );
     assert_eq!(held(store).await, (1, 1));
     let entries = store.audit_log(&AuditQuery { organisation: "t".into(), after: None, limit: 10 }).await.unwrap();
     assert_eq!(entries[0].operation, "recordInfluence");
     assert_eq!(entries[0].changes[0]["op"], "link");
 
-    // The same influence again is refused by the rules after the first statement, once the
-    // second has checked under the lock that what they read still holds, and leaves nothing,
-    // audit entry included.
+    // The same influence again: the first statement finds it there, not as supposed, and writes
+    // nothing; the rules refuse it on what that statement read, once the second has checked
+    // under the lock that it still holds. Nothing is left, audit entry included.
     let before = store.change_statements();
     let refused = store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&editor())).await;
     assert!(matches!(refused.unwrap_err().error, Error::Conflict(_)));
     assert_eq!(store.change_statements() - before, 2);
     assert_eq!(held(store).await, (1, 1));
 
-    // Nodes created and linked in one change set are still one statement each way.
+    // Nodes created and linked in one change set are one statement too.
     let before = store.change_statements();
     let changes = vec![
         Change::Create(node(json!({"id": "t:principle:r", "title": "New", "statement": "do it"}))),
@@ -134,8 +138,70 @@ async fn recording_an_influence_is_two_statements_and_so_is_a_refusal() {
         Change::Link(influence("t:principle:q")),
     ];
     store.apply_as(changes, Some(&editor())).await.map_err(|f| f.error).unwrap();
-    assert_eq!(store.change_statements() - before, 2);
+    assert_eq!(store.change_statements() - before, 1);
     assert_eq!(held(store).await, (3, 2));
+}
+
+/// Where the graph is not as the supposition has it, the rules decide on what the statement read,
+/// exactly as they would have without the supposition: each case below is decided as it would be,
+/// in two statements, or written in one where the graph is as supposed.
+#[tokio::test]
+async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    let others = [
+        json!({"id": "u:organisation:u", "title": "Another org"}),
+        json!({"id": "u:principle:private", "title": "Theirs", "statement": "ours only", "visibility": "PRIVATE"}),
+        json!({"id": "u:principle:shared", "title": "Shared", "statement": "for partners", "visibility": "PARTNERS"}),
+    ];
+    store.apply(others.into_iter().map(|r| Change::Create(node(r))).collect()).await.map_err(|f| f.error).unwrap();
+    // Records `changes` as the editor: the outcome, and how many statements it took.
+    let record = |changes: Vec<Change>| async move {
+        let before = store.change_statements();
+        let outcome = store.apply_as(changes, Some(&editor())).await.map_err(|f| f.error);
+        (outcome, store.change_statements() - before)
+    };
+    let dated = |to: &str, on: &str| {
+        let mut edge = influence(to);
+        edge.influence.as_mut().unwrap().on = on.parse().unwrap();
+        vec![Change::Link(edge)]
+    };
+
+    // The learning was recorded today, and began on 2024-03-01, the day it was captured: an
+    // influence on 2024-03-05 is as supposed; one a month before it began is refused.
+    let (outcome, statements) = record(dated("t:principle:p", "2024-03-05")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(statements, 1);
+    let (outcome, statements) = record(dated("t:principle:q", "2024-02-01")).await;
+    assert!(matches!(&outcome, Err(Error::Invalid { reason: Some("INFLUENCE_BEFORE_LEARNING"), .. })), "{outcome:?}");
+    assert_eq!(statements, 2);
+
+    // Another organisation's node shared with partners is seen; its private one is missing to
+    // the editor, as is a node that is not there.
+    let (outcome, statements) = record(vec![Change::Link(influence("u:principle:shared"))]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(statements, 1);
+    for missing in ["u:principle:private", "t:principle:nowhere"] {
+        let (outcome, statements) = record(vec![Change::Link(influence(missing))]).await;
+        assert!(matches!(&outcome, Err(Error::NotFound(m)) if m.contains(missing)), "{outcome:?}");
+        assert_eq!(statements, 2, "{missing}");
+    }
+
+    // A node created with an id taken is a conflict, and so is its influence's relationship.
+    let taken = node(json!({"id": "t:principle:q", "title": "Again", "statement": "twice"}));
+    let (outcome, statements) = record(vec![Change::Create(taken)]).await;
+    assert!(matches!(&outcome, Err(Error::Conflict(m)) if m.contains("t:principle:q")), "{outcome:?}");
+    assert_eq!(statements, 2);
+
+    // A learning written before nodes said the day they began says only the day it was recorded:
+    // today, after the influence, so the graph is not taken to be as supposed; the rules, on
+    // the learning as read, let it pass.
+    neo4j.raw.run(neo4rs::query("MATCH (n:Node {id: 't:learning:l'}) REMOVE n.existedSince")).await.unwrap();
+    let (outcome, statements) = record(dated("t:principle:q", "2024-03-05")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(statements, 2);
+    // Two written on the supposition, one after it; the refusals left nothing.
+    assert_eq!(held(store).await, (3, 3));
 }
 
 /// A confirmation of this API token, asked of `store` as the server asks it (`Authenticator`),
@@ -175,8 +241,8 @@ async fn an_api_token_is_confirmed_by_the_statement_that_writes() {
     link("t:principle:p", &caller, &confirmation).await.map_err(|f| f.error).unwrap();
     assert_eq!(
         store.change_statements() - statements,
-        2,
-        "the reads; the check of the token and the rest, and the write"
+        1,
+        "the check of the token, the reads, the check of the supposition and the write"
     );
     assert_eq!(store.reads() - reads, 0, "the token was not looked up apart");
     assert_eq!(asked.load(Ordering::SeqCst), 0, "nor asked about");
@@ -367,8 +433,13 @@ async fn blocked(raw: &neo4rs::Graph) {
 
 /// Records the influence on `t:principle:p` in a task of its own.
 fn record_in_a_task(store: &Neo4jStore) -> tokio::task::JoinHandle<Result<Vec<Applied>, Failed>> {
-    let store = store.clone();
-    tokio::spawn(async move { store.apply_as(vec![Change::Link(influence("t:principle:p"))], Some(&editor())).await })
+    record_on_in_a_task(store, "t:principle:p")
+}
+
+/// Records the influence on `to` in a task of its own.
+fn record_on_in_a_task(store: &Neo4jStore, to: &str) -> tokio::task::JoinHandle<Result<Vec<Applied>, Failed>> {
+    let (store, changes) = (store.clone(), vec![Change::Link(influence(to))]);
+    tokio::spawn(async move { store.apply_as(changes, Some(&editor())).await })
 }
 
 /// Waits until change sets have sent `count` statements since `before` (a minute at most: a
@@ -387,13 +458,13 @@ async fn sent(store: &Neo4jStore, before: u64, count: u64) {
 async fn two_change_sets_that_race_to_the_same_influence_one_is_written_the_other_refused() {
     let Some(neo4j) = neo4j().await else { return };
     let store = &neo4j.store;
-    // The learning's lock is held while both change sets read (the influence is not there yet,
-    // for each) and send their last statement, which waits for it; then it is let go, and they
-    // race.
+    // The learning's lock is held while both change sets send their statement on the
+    // supposition (the influence is not there yet, for each), which waits for it; then it is let
+    // go, and they race.
     let lock = hold_node(&neo4j.raw, "t:learning:l").await;
     let before = store.change_statements();
     let racers: Vec<_> = (0..2).map(|_| record_in_a_task(store)).collect();
-    sent(store, before, 4).await;
+    sent(store, before, 2).await;
     lock.commit().await.unwrap();
     let mut outcomes = Vec::new();
     for racer in racers {
@@ -402,8 +473,9 @@ async fn two_change_sets_that_race_to_the_same_influence_one_is_written_the_othe
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
     let refused = outcomes.into_iter().find_map(Result::err).unwrap();
     assert!(matches!(refused.error, Error::Conflict(_)), "{refused:?}");
-    // The one that lost found what it read changed, read again and was refused: two more.
-    assert_eq!(store.change_statements() - before, 6);
+    // The one that lost found the influence there once it had the lock, wrote nothing, and was
+    // refused on what it read, checked by one more statement.
+    assert_eq!(store.change_statements() - before, 3);
     assert_eq!(held(store).await, (1, 1));
 }
 
@@ -413,7 +485,11 @@ async fn a_change_set_whose_reads_changed_before_it_got_the_lock_runs_again() {
     let store = &neo4j.store;
     let mut lock = hold_node(&neo4j.raw, "t:learning:l").await;
     let before = store.change_statements();
-    let racer = record_in_a_task(store);
+    // Without a member to see the graph as, no supposition: the change set is read first.
+    let racer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.apply(vec![Change::Link(influence("t:principle:p"))]).await })
+    };
     // Once it has read the learning, the lock's holder changes it, as an update would.
     sent(store, before, 2).await;
     let update = "MATCH (n:Node {id: 't:learning:l'}) SET n.title = 'Changed meanwhile', n.updatedAt = $now";
@@ -422,9 +498,40 @@ async fn a_change_set_whose_reads_changed_before_it_got_the_lock_runs_again() {
     lock.commit().await.unwrap();
     racer.await.unwrap().map_err(|f| f.error).unwrap();
     assert_eq!(store.change_statements() - before, 4, "read, found changed; read again, written");
-    assert_eq!(held(store).await, (1, 1));
+    assert_eq!(held(store).await, (1, 0), "no actor, no audit entry");
     let learning = store.nodes(&[NodeId::parse("t:learning:l").unwrap()]).await.unwrap().pop().unwrap();
     assert_eq!(learning.title, "Changed meanwhile");
+}
+
+#[tokio::test]
+async fn a_change_set_on_a_supposition_waits_for_the_nodes_it_names_and_decides_on_them_as_they_then_are() {
+    let Some(neo4j) = neo4j().await else { return };
+    let store = &neo4j.store;
+    let mut lock = hold_node(&neo4j.raw, "t:learning:l").await;
+    let before = store.change_statements();
+    let racer = record_in_a_task(store);
+    sent(store, before, 1).await;
+    blocked(&neo4j.raw).await;
+    // While it waits, the learning is changed where the rules do not look.
+    let update = "MATCH (n:Node {id: 't:learning:l'}) SET n.title = 'Changed meanwhile'";
+    lock.run(neo4rs::query(update)).await.unwrap();
+    lock.commit().await.unwrap();
+    racer.await.unwrap().map_err(|f| f.error).unwrap();
+    assert_eq!(store.change_statements() - before, 1, "written on the supposition");
+    assert_eq!(held(store).await, (1, 1));
+
+    let mut lock = hold_node(&neo4j.raw, "t:learning:l").await;
+    let before = store.change_statements();
+    let racer = record_on_in_a_task(store, "t:principle:q");
+    sent(store, before, 1).await;
+    blocked(&neo4j.raw).await;
+    // This time, where they do: the principle goes.
+    lock.run(neo4rs::query("MATCH (n:Node {id: 't:principle:q'}) DETACH DELETE n")).await.unwrap();
+    lock.commit().await.unwrap();
+    let refused = racer.await.unwrap().expect_err("the principle is gone");
+    assert!(matches!(refused.error, Error::NotFound(_)), "{refused:?}");
+    assert_eq!(store.change_statements() - before, 2, "not as supposed; refused on what it read, checked");
+    assert_eq!(held(store).await, (1, 1));
 }
 
 #[tokio::test]

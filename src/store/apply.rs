@@ -59,6 +59,11 @@ pub trait Writer: Send {
     async fn existed_since(&mut self, id: &NodeId) -> Result<Option<NaiveDate>> {
         Ok(self.node(id).await?.map(|node| node.existed_since()))
     }
+    /// Whether `audience` sees a node, if it is here: all the rules of authorisation need of it
+    /// (its organisation and kind are its id's).
+    async fn sees(&mut self, id: &NodeId, audience: &Audience) -> Result<Option<bool>> {
+        Ok(self.node(id).await?.map(|node| audience.sees_node(&node)))
+    }
     async fn insert_node(&mut self, node: &Node) -> Result<()>;
     async fn replace_node(&mut self, node: &Node) -> Result<()>;
     /// Removes a node and its relationships (those with a foreign end too), returning them.
@@ -226,27 +231,29 @@ fn foreign_end(from: Place, to: Place) -> Result<Option<ForeignEnd>> {
     }
 }
 
-/// A node the audience cannot see is, to it, not there. A missing node passes: the change's own
-/// rules report it.
-async fn seen(w: &mut dyn Writer, audience: &Audience, id: &NodeId) -> Result<Option<Node>> {
-    match w.node(id).await? {
-        Some(node) if !audience.sees_node(&node) => Err(Error::no_node(id)),
-        other => Ok(other),
+/// A node the audience cannot see is, to it, not there: whether it is there. A missing node
+/// passes: the change's own rules report it.
+async fn seen(w: &mut dyn Writer, audience: &Audience, id: &NodeId) -> Result<bool> {
+    match w.sees(id, audience).await? {
+        Some(false) => Err(Error::no_node(id)),
+        there => Ok(there.is_some()),
     }
 }
 
 /// Whether the member may change (or link from) a node: its organisation's, and for the
 /// organisation node itself, as an admin.
 async fn changeable(w: &mut dyn Writer, member: &Member, audience: &Audience, id: &NodeId) -> Result<()> {
-    let Some(node) = seen(w, audience, id).await? else { return Ok(()) };
-    if node.organisation() != member.organisation {
+    if !seen(w, audience, id).await? {
+        return Ok(());
+    }
+    if id.organisation() != member.organisation {
         return Err(Error::forbidden(format!(
             "{id} belongs to {}; a member of {} cannot change it",
-            node.organisation(),
+            id.organisation(),
             member.organisation
         )));
     }
-    if node.kind() == NodeKind::Organisation && member.role != Role::Admin {
+    if id.kind() == NodeKind::Organisation && member.role != Role::Admin {
         return Err(Error::forbidden(format!(
             "only an admin of {} can create or change its organisation node",
             member.organisation

@@ -43,6 +43,12 @@
 //! the ids; a deadlock with a change set that locks as it goes is broken by
 //! Neo4j, and whichever of the two it fails runs again.
 //!
+//! Before it is read first, such a change set is tried on a supposition, the
+//! graph its caller expects (`supposed`): when a member's change set meets it,
+//! it is one statement, which locks and reads what the change set names, checks
+//! the supposition and writes; when not, that statement's read is the change set
+//! read first's, which then needs only its last statement.
+//!
 //! A change set whose caller the store has still to confirm (`Actor::confirmation`,
 //! a request admitted on an API token seen before) waits for that before its first
 //! statement that locks or writes; a change set read first so reads alongside it.
@@ -76,6 +82,9 @@ use crate::domain::{
     Result, timestamp,
 };
 use crate::store::{AuditEntry, ChangeBatches, ChangeSet, Failed, ForeignEnd, Writer, apply_changes, next_batch};
+use supposed::Supposed;
+
+mod supposed;
 
 /// How many queued nodes or relationships one statement writes at most.
 const BATCH: usize = 1_000;
@@ -114,8 +123,14 @@ pub(super) async fn apply(
     actor: Option<&Actor>,
 ) -> Result<Vec<Applied>, Failed> {
     if read_first_fits(&changes) {
+        // What the statement on a supposition read, when the graph was not as supposed.
+        let mut read = match supposed::apply(graph, patience, sent, &changes, now, actor).await? {
+            Supposed::Written(applied) => return Ok(applied),
+            Supposed::Unlike(rows) => Some(rows),
+            Supposed::Unsaid => None,
+        };
         for _ in 0..READ_FIRST_TRIES {
-            match read_first(graph, patience, sent, &changes, now, actor).await? {
+            match read_first(graph, patience, sent, &changes, now, actor, read.take()).await? {
                 Attempt::Ended(outcome) => return outcome,
                 Attempt::Changed => continue,
                 Attempt::NeedsLock => break,
@@ -197,7 +212,8 @@ enum Attempt {
 /// writes the changes with their audit entry (all or nothing: it is a transaction of its own).
 /// The lock is so held for one statement, where a change set that takes it first holds it from
 /// its first statement to its commit. A refusal by the rules is checked the same way, so that
-/// it rests on the graph as it stood under the lock, as it would have otherwise.
+/// it rests on the graph as it stood under the lock, as it would have otherwise. `read` is what
+/// the statement on a supposition read (`supposed`), which the first statement would read again.
 async fn read_first(
     graph: &Graph,
     patience: Duration,
@@ -205,11 +221,17 @@ async fn read_first(
     changes: &[Change],
     now: DateTime<Utc>,
     actor: Option<&Actor>,
+    read: Option<Vec<Row>>,
 ) -> Result<Attempt, Failed> {
     let mut writer = Neo4jWriter::planning(sent);
-    if let Some(read) = writer.reads(changes) {
-        let rows = auto_commit(graph, patience, sent, read.query).await.map_err(|error| Failed { index: 0, error })?;
-        writer.learn(&rows, read.ids, read.keys).map_err(|error| Failed { index: 0, error })?;
+    if let Some(reads) = writer.reads(changes) {
+        let rows = match read {
+            Some(rows) => rows,
+            None => {
+                auto_commit(graph, patience, sent, reads.query).await.map_err(|error| Failed { index: 0, error })?
+            }
+        };
+        writer.learn(&rows, reads.ids, reads.keys).map_err(|error| Failed { index: 0, error })?;
     }
     let outcome = apply_changes(&mut writer, changes.to_vec(), now, actor).await;
     if writer.needs_lock {
@@ -245,6 +267,32 @@ async fn read_first(
         token.confirmation.confirm_seen(Caller::Member(token.member.clone()));
     }
     Ok(Attempt::Ended(outcome))
+}
+
+/// The clause that opens the last statement of a change set read first: it answers no row while
+/// an import runs (`(:Importing)`), or when the caller's token, if there is one to check, no
+/// longer stands as admitted. The token is so checked before any lock is taken.
+fn unguarded(token: Option<TokenCheck>) -> String {
+    let standing = match token {
+        Some(_) => {
+            "AND EXISTS { MATCH (t:ApiToken {hash: $tokenHash}) WHERE t.revokedAt IS NULL \
+             AND t.organisation = $tokenOrganisation AND t.role = $tokenRole AND 'token:' + t.id = $tokenSubject }"
+        }
+        None => "",
+    };
+    format!("WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }} {standing}")
+}
+
+/// The parameters `unguarded` names.
+fn with_token(query: Query, token: Option<TokenCheck>) -> Query {
+    match token {
+        Some(TokenCheck { confirmation, member }) => query
+            .param("tokenHash", confirmation.token_hash())
+            .param("tokenOrganisation", member.organisation.as_str())
+            .param("tokenRole", member.role.as_str())
+            .param("tokenSubject", member.subject.as_str()),
+        None => query,
+    }
 }
 
 /// An API token the statement that writes a change set checks, with whom it must name.
@@ -411,6 +459,21 @@ struct Reads {
     query: Query,
     ids: Vec<NodeId>,
     keys: Vec<EdgeKey>,
+}
+
+/// The clauses that read the nodes whose ids `$ids` lists, each locked with `lock` (`LOCK`, or
+/// nothing) before it is read, as `nodes`, and the relationships whose keys `$keys` lists, as
+/// `edges`: one row, lists possibly empty.
+fn read_clauses(lock: &str) -> String {
+    format!(
+        "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) {lock} RETURN collect(n{NODE_MAP}) AS nodes }}
+         CALL () {{
+           UNWIND $keys AS key
+           CALL (key) {{ {} }}
+           RETURN collect({EDGE_MAP}) AS edges
+         }}",
+        edge_arms("key", "RETURN a, r, b")
+    )
 }
 
 /// Relationship keys as a list parameter of maps `{from, kind, to}`, each with `edge` when `with`
@@ -647,19 +710,9 @@ impl<'s> Neo4jWriter<'s> {
         keys.retain(|key| once.insert(key.clone()));
         // In a transaction, each node is locked before it is read; read first, nothing is.
         let lock = if self.txn.is_some() { LOCK } else { "" };
-        // Each subquery answers one row, lists possibly empty.
-        let query = neo4rs::query(&format!(
-            "CALL () {{ UNWIND $ids AS id MATCH (n:Node {{id: id}}) {lock} RETURN collect(n{NODE_MAP}) AS nodes }}
-             CALL () {{
-               UNWIND $keys AS key
-               CALL (key) {{ {} }}
-               RETURN collect({EDGE_MAP}) AS edges
-             }}
-             RETURN nodes, edges",
-            edge_arms("key", "RETURN a, r, b")
-        ))
-        .param("ids", id_list(&ids))
-        .param("keys", key_list(&keys, |_| None));
+        let query = neo4rs::query(&format!("{} RETURN nodes, edges", read_clauses(lock)))
+            .param("ids", id_list(&ids))
+            .param("keys", key_list(&keys, |_| None));
         Some(Reads { query, ids, keys })
     }
 
@@ -707,16 +760,8 @@ impl<'s> Neo4jWriter<'s> {
     /// import holds: it neither lands where a failing import would delete it nor holds nodes an
     /// import is to lock.
     fn checked(&mut self, writes: Batch, token: Option<TokenCheck>) -> Query {
-        // The token, when there is one to check, is checked before any lock is taken.
-        let standing = match token {
-            Some(_) => {
-                "AND EXISTS { MATCH (t:ApiToken {hash: $tokenHash}) WHERE t.revokedAt IS NULL \
-                 AND t.organisation = $tokenOrganisation AND t.role = $tokenRole AND 'token:' + t.id = $tokenSubject }"
-            }
-            None => "",
-        };
         let query = format!(
-            "WITH 0 AS go WHERE NOT EXISTS {{ MATCH (:Importing) }} {standing}
+            "{}
              {}
              CALL () {{
                UNWIND $seenNodes AS seen
@@ -734,6 +779,7 @@ impl<'s> Neo4jWriter<'s> {
              WITH changedNodes + changedEdges = 0 AS unchanged WHERE unchanged
              {}
              RETURN unchanged",
+            unguarded(token),
             lock_nodes("[seen IN $seenNodes | seen.id]"),
             edge_arms("key", &format!("RETURN {EDGE_MAP} AS edge")),
             writes.text
@@ -742,14 +788,7 @@ impl<'s> Neo4jWriter<'s> {
             .params(writes.params)
             .param("seenNodes", std::mem::take(&mut self.seen_nodes))
             .param("seenEdges", std::mem::take(&mut self.seen_edges));
-        match token {
-            Some(TokenCheck { confirmation, member }) => query
-                .param("tokenHash", confirmation.token_hash())
-                .param("tokenOrganisation", member.organisation.as_str())
-                .param("tokenRole", member.role.as_str())
-                .param("tokenSubject", member.subject.as_str()),
-            None => query,
-        }
+        with_token(query, token)
     }
 
     /// Writes the queued nodes, then the queued relationships, then the audit entry if there is
@@ -851,6 +890,8 @@ pub(crate) fn node_properties(node: &Node) -> Result<BoltType> {
         ("assertion", node.assertion.as_str().into()),
         ("createdAt", timestamp(node.created_at).into()),
         ("updatedAt", timestamp(node.updated_at).into()),
+        // For the check of a change set on a supposition (`supposed`): the rule on influences in Cypher.
+        ("existedSince", node.existed_since().to_string().into()),
         ("searchText", search_text(node).into()),
     ]);
     for (field, value) in &details {
