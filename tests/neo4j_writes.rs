@@ -153,6 +153,8 @@ async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() 
         json!({"id": "u:organisation:u", "title": "Another org"}),
         json!({"id": "u:principle:private", "title": "Theirs", "statement": "ours only", "visibility": "PRIVATE"}),
         json!({"id": "u:principle:shared", "title": "Shared", "statement": "for partners", "visibility": "PARTNERS"}),
+        json!({"id": "t:principle:cited", "title": "Cited", "statement": "by the book"}),
+        json!({"id": "t:source:report", "title": "Report", "url": "https://example.org/report"}),
     ];
     store.apply(others.into_iter().map(|r| Change::Create(node(r))).collect()).await.map_err(|f| f.error).unwrap();
     // Records `changes` as the editor: the outcome, and how many statements it took.
@@ -193,6 +195,29 @@ async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() 
     assert!(matches!(&outcome, Err(Error::Conflict(m)) if m.contains("t:principle:q")), "{outcome:?}");
     assert_eq!(statements, 2);
 
+    // An influence's sources are supposed there too: one that is not is refused in the rules'
+    // words.
+    let citing = |to: &str, source: &str| {
+        let mut edge = influence(to);
+        edge.influence.as_mut().unwrap().sources = vec![NodeId::parse(source).unwrap()];
+        vec![Change::Link(edge)]
+    };
+    let (outcome, statements) = record(citing("t:principle:q", "t:source:nowhere")).await;
+    assert!(matches!(&outcome, Err(Error::Invalid { reason: Some("UNKNOWN_NODE"), .. })), "{outcome:?}");
+    assert_eq!(statements, 2);
+    let (outcome, statements) = record(citing("t:principle:cited", "t:source:report")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(statements, 1);
+
+    // A learning created in the change set began when it says, and influences in the same
+    // statement.
+    let created = node(json!({"id": "t:learning:new", "title": "New", "statement": "fresh", "kind": "MINDSET",
+        "capturedOn": "2024-03-01"}));
+    let (outcome, statements) =
+        record(vec![Change::Create(created), Change::Link(influence_from("t:learning:new", "t:principle:p"))]).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(statements, 1);
+
     // A learning written before nodes said the day they began says only the day it was recorded:
     // today, after the influence, so the graph is not taken to be as supposed; the rules, on
     // the learning as read, let it pass.
@@ -200,8 +225,9 @@ async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() 
     let (outcome, statements) = record(dated("t:principle:q", "2024-03-05")).await;
     assert!(outcome.is_ok(), "{outcome:?}");
     assert_eq!(statements, 2);
-    // Two written on the supposition, one after it; the refusals left nothing.
-    assert_eq!(held(store).await, (3, 3));
+    // The learning's three influences written on the supposition, one after it; the refusals
+    // left nothing.
+    assert_eq!(held(store).await, (4, 5));
 }
 
 /// A confirmation of this API token, asked of `store` as the server asks it (`Authenticator`),
