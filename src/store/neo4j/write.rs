@@ -461,6 +461,40 @@ struct Reads {
     keys: Vec<EdgeKey>,
 }
 
+/// The ids of the nodes a change set's rules read, in order and each once (as every change set
+/// locks nodes, see the module doc), and the keys of the relationships they check, each once.
+fn named(changes: &[Change]) -> (Vec<NodeId>, Vec<EdgeKey>) {
+    let mut ids: Vec<NodeId> = Vec::new();
+    let mut keys: Vec<EdgeKey> = Vec::new();
+    for change in changes {
+        match change {
+            Change::Create(node) => {
+                ids.push(node.id.clone());
+                if node.kind() != NodeKind::Organisation
+                    && let Ok(owner) = NodeId::organisation_node(node.organisation())
+                {
+                    ids.push(owner);
+                }
+            }
+            Change::Update { id, .. } | Change::Delete(id) => ids.push(id.clone()),
+            Change::Link(edge) => {
+                ids.extend([edge.from.clone(), edge.to.clone()]);
+                ids.extend(edge.influence.iter().flat_map(|i| i.sources.iter().cloned()));
+                keys.push((edge.from.clone(), edge.kind, edge.to.clone()));
+            }
+            Change::Unlink { from, kind, to } => {
+                ids.extend([from.clone(), to.clone()]);
+                keys.push((from.clone(), *kind, to.clone()));
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut once = HashSet::new();
+    keys.retain(|key| once.insert(key.clone()));
+    (ids, keys)
+}
+
 /// The clauses that read the nodes whose ids `$ids` lists, each locked with `lock` (`LOCK`, or
 /// nothing) before it is read, as `nodes`, and the relationships whose keys `$keys` lists, as
 /// `edges`: one row, lists possibly empty.
@@ -676,38 +710,10 @@ impl<'s> Neo4jWriter<'s> {
 
     /// The statement that reads every node and relationship the changes name, if they name any.
     fn reads(&self, changes: &[Change]) -> Option<Reads> {
-        let mut ids: Vec<NodeId> = Vec::new();
-        let mut keys: Vec<EdgeKey> = Vec::new();
-        for change in changes {
-            match change {
-                Change::Create(node) => {
-                    ids.push(node.id.clone());
-                    if node.kind() != NodeKind::Organisation
-                        && let Ok(owner) = NodeId::organisation_node(node.organisation())
-                    {
-                        ids.push(owner);
-                    }
-                }
-                Change::Update { id, .. } | Change::Delete(id) => ids.push(id.clone()),
-                Change::Link(edge) => {
-                    ids.extend([edge.from.clone(), edge.to.clone()]);
-                    ids.extend(edge.influence.iter().flat_map(|i| i.sources.iter().cloned()));
-                    keys.push((edge.from.clone(), edge.kind, edge.to.clone()));
-                }
-                Change::Unlink { from, kind, to } => {
-                    ids.extend([from.clone(), to.clone()]);
-                    keys.push((from.clone(), *kind, to.clone()));
-                }
-            }
-        }
+        let (ids, keys) = named(changes);
         if ids.is_empty() && keys.is_empty() {
             return None;
         }
-        // In the order of the ids, as every change set locks nodes (see the module doc).
-        ids.sort_unstable();
-        ids.dedup();
-        let mut once = HashSet::new();
-        keys.retain(|key| once.insert(key.clone()));
         // In a transaction, each node is locked before it is read; read first, nothing is.
         let lock = if self.txn.is_some() { LOCK } else { "" };
         let query = neo4rs::query(&format!("{} RETURN nodes, edges", read_clauses(lock)))

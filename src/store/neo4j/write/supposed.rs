@@ -37,12 +37,10 @@ use neo4rs::{BoltType, Graph, Query, Row};
 
 use super::super::read::{Params, audience_condition, corrupt, id_list};
 use super::{
-    Batch, EdgeKey, Neo4jWriter, TokenCheck, auto_commit, confirm, edge_key, key_list, lock_nodes, overtaken,
+    Batch, EdgeKey, Neo4jWriter, TokenCheck, auto_commit, confirm, edge_key, key_list, lock_nodes, named, overtaken,
     read_clauses, unconfirmed_token, unguarded, with_token,
 };
-use crate::domain::{
-    Actor, Applied, Audience, Caller, Change, Edge, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
-};
+use crate::domain::{Actor, Applied, Audience, Caller, Change, Edge, Error, Node, NodeId, RelationshipKind, Result};
 use crate::store::{AuditEntry, Failed, ForeignEnd, Writer, apply_changes};
 
 /// A day spelt as `NaiveDate` spells days of four-digit years, as a Cypher pattern.
@@ -117,6 +115,11 @@ struct Supposing<'s> {
     queue: Neo4jWriter<'s>,
     /// Whom nodes are supposed seen by: the caller's organisation.
     audience: Audience,
+    /// Every node the change set names, in the order of the ids (`named`), and every
+    /// relationship it links: what the statement locks and reads, as a change set read first reads
+    /// it.
+    ids: Vec<NodeId>,
+    keys: Vec<EdgeKey>,
     /// Nodes supposed there, each learning that influences with the day it is supposed to have
     /// begun.
     there: BTreeMap<NodeId, Option<NaiveDate>>,
@@ -131,51 +134,37 @@ struct Supposing<'s> {
 }
 
 impl<'s> Supposing<'s> {
-    /// The supposition for a change set of creations and links, as `audience` sees the graph.
+    /// The supposition for a change set of creations and links, as `audience` sees the graph:
+    /// every node it names is there but those it creates, and none of its relationships is.
     fn of(changes: &[Change], audience: Audience, sent: &'s AtomicU64) -> Supposing<'s> {
-        let mut supposing = Supposing {
-            queue: Neo4jWriter::planning(sent),
-            audience,
-            there: BTreeMap::new(),
-            missing: BTreeSet::new(),
-            created: HashMap::new(),
-            links: HashMap::new(),
-            beyond: false,
-        };
+        let (ids, keys) = named(changes);
+        let missing: BTreeSet<NodeId> = changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Create(node) => Some(node.id.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut there: BTreeMap<NodeId, Option<NaiveDate>> =
+            ids.iter().filter(|id| !missing.contains(*id)).map(|id| (id.clone(), None)).collect();
         for change in changes {
-            match change {
-                Change::Create(node) => {
-                    supposing.missing.insert(node.id.clone());
-                    if node.kind() != NodeKind::Organisation
-                        && let Ok(owner) = NodeId::organisation_node(node.organisation())
-                    {
-                        supposing.suppose(owner, None);
-                    }
-                }
-                Change::Link(edge) => {
-                    let since = edge.influence.as_ref().map(|i| i.on);
-                    supposing.suppose(edge.from.clone(), since);
-                    supposing.suppose(edge.to.clone(), None);
-                    for source in edge.influence.iter().flat_map(|i| &i.sources) {
-                        supposing.suppose(source.clone(), None);
-                    }
-                    supposing.links.insert(edge_key(edge), None);
-                }
-                // Not a change set read first (`read_first_fits`); the rules ask beyond.
-                Change::Update { .. } | Change::Delete(_) | Change::Unlink { .. } => {}
+            if let Change::Link(edge) = change
+                && let (Some(influence), Some(day)) = (&edge.influence, there.get_mut(&edge.from))
+            {
+                *day = Some(day.map_or(influence.on, |d| d.min(influence.on)));
             }
         }
-        // A node the change set creates is supposed missing wherever else it is named.
-        let missing = &supposing.missing;
-        supposing.there.retain(|id, _| !missing.contains(id));
-        supposing
-    }
-
-    /// Supposes the node there, and if `since` is given, begun no later than that.
-    fn suppose(&mut self, id: NodeId, since: Option<NaiveDate>) {
-        let day = self.there.entry(id).or_insert(None);
-        if let Some(since) = since {
-            *day = Some(day.map_or(since, |d| d.min(since)));
+        let links = keys.iter().map(|key| (key.clone(), None)).collect();
+        Supposing {
+            queue: Neo4jWriter::planning(sent),
+            audience,
+            ids,
+            keys,
+            there,
+            missing,
+            created: HashMap::new(),
+            links,
+            beyond: false,
         }
     }
 
@@ -222,10 +211,6 @@ impl<'s> Supposing<'s> {
             read_clauses(""),
             writes.text
         );
-        // Every node named, in the order of the ids, as a change set locks nodes.
-        let ids: BTreeSet<&NodeId> = self.there.keys().chain(&self.missing).collect();
-        let ids: Vec<NodeId> = ids.into_iter().cloned().collect();
-        let keys: Vec<EdgeKey> = self.links.keys().cloned().collect();
         let there: Vec<BoltType> = self
             .there
             .iter()
@@ -238,8 +223,8 @@ impl<'s> Supposing<'s> {
         let query = params
             .into_query(&text)
             .params(writes.params)
-            .param("ids", id_list(&ids))
-            .param("keys", key_list(&keys, |_| None))
+            .param("ids", id_list(&self.ids))
+            .param("keys", key_list(&self.keys, |_| None))
             .param("there", there)
             .param("missing", missing);
         with_token(query, token)
