@@ -1,6 +1,9 @@
 //! Micro-benchmarks of the embedded store's hot paths, for a developer's loop:
 //! `cargo bench --bench store`. A generated graph of 100 organisations
 //! (about 10,000 nodes and 27,000 relationships) in a temporary SQLite file.
+//! Walks repeated on one store are answered from what the first one kept in
+//! memory; the same walks on a second store of the file that keeps nothing
+//! time SQLite's part ("from the file").
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pvgraph::domain::{NodeId, NodeKind, RelationshipKind};
@@ -72,6 +75,15 @@ fn hot_paths(c: &mut Criterion) {
     };
     c.bench_function("paths depth 4 between a learning and a principle", |b| {
         b.to_async(&runtime).iter(|| async { store.paths(&paths).await.unwrap() })
+    });
+    drop(store);
+    let path = dir.path().join("bench.db");
+    let file: Store = std::sync::Arc::new(store::sqlite::SqliteStore::open_keeping(&path, 0).unwrap());
+    c.bench_function("trace depth 6 downstream from a learning, from the file", |b| {
+        b.to_async(&runtime).iter(|| async { file.trace(&trace).await.unwrap() })
+    });
+    c.bench_function("paths depth 4 between a learning and a principle, from the file", |b| {
+        b.to_async(&runtime).iter(|| async { file.paths(&paths).await.unwrap() })
     });
 }
 

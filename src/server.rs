@@ -21,9 +21,11 @@ fn init_logging(format: LogFormat) {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let store = crate::store::open_with(&args.store.location, &args.store.neo4j.options())
-        .await
-        .with_context(|| format!("cannot open the store at {}", args.store.location))?;
+    let store = match &args.store.location {
+        crate::store::StoreLocation::Sqlite(path) => crate::store::open_sqlite(path, args.walk_cache_entries).await,
+        location => crate::store::open_with(location, &args.store.neo4j.options()).await,
+    }
+    .with_context(|| format!("cannot open the store at {}", args.store.location))?;
     if !args.no_seed && store.is_empty().await? {
         let loaded = match &args.seed {
             Some(path) => crate::seed::load_file(&store, path).await,

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// Starts the binary and waits for the line that gives its address.
-fn start(db: &std::path::Path) -> (Child, String) {
+/// Starts the binary, with these variables set too, and waits for the line that gives its address.
+fn start(db: &std::path::Path, vars: &[(&str, &str)]) -> (Child, String) {
     // JWTs signed with the test secret act for an organisation (see `post`).
     let secret = db.with_file_name("jwt-secret");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -22,6 +22,7 @@ fn start(db: &std::path::Path) -> (Child, String) {
         .env("PVGRAPH_STORE", format!("sqlite://{}", db.display()))
         .env("PVGRAPH_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
+        .envs(vars.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -74,7 +75,7 @@ async fn post(address: &str, query: &str) -> Value {
 async fn the_binary_seeds_serves_and_stops_cleanly_on_sigterm() {
     let dir = common::temp_dir();
     let db = dir.path().join("nested").join("pvgraph.db");
-    let (mut child, address) = start(&db);
+    let (mut child, address) = start(&db, &[]);
 
     let count = post(&address, "{ principles { totalCount } }").await;
     let seeded = count["data"]["principles"]["totalCount"].as_u64().unwrap();
@@ -89,13 +90,26 @@ async fn the_binary_seeds_serves_and_stops_cleanly_on_sigterm() {
     let status = terminate(&mut child);
     assert!(status.success(), "a SIGTERM is a graceful stop, not a failure: {status}");
 
-    // A second start finds its data and does not seed again.
-    let (mut child, address) = start(&db);
+    // A second start finds its data and does not seed again; keeping nothing that walks read,
+    // its traces read the file each time and answer alike.
+    let (mut child, address) = start(&db, &[("PVGRAPH_WALK_CACHE_ENTRIES", "0")]);
     let again =
         post(&address, r#"{ principles { totalCount } node(id: "kc:value:kept-across-restarts") { id } }"#).await;
     assert_eq!(again["data"]["principles"]["totalCount"].as_u64().unwrap(), seeded);
     assert_eq!(again["data"]["node"]["id"], "kc:value:kept-across-restarts");
+    let trace = r#"{ trace(from: "kc:value:equity", direction: UPSTREAM, maxDepth: 2) { nodes { node { id } } } }"#;
+    let (first, second) = (post(&address, trace).await, post(&address, trace).await);
+    assert!(first["data"]["trace"]["nodes"].as_array().is_some_and(|n| n.len() > 1), "{first}");
+    assert_eq!(first, second);
     assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn a_walk_cache_size_that_is_no_number_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pvgraph")).args(["--walk-cache-entries", "lots"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--walk-cache-entries"), "the error names the flag: {stderr}");
 }
 
 #[test]

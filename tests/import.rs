@@ -531,6 +531,8 @@ async fn a_bulk_import_writes_what_the_change_set_writes_record_by_record() {
     ]);
 
     let (bulk_db, _) = same_in_bulk_as_record_by_record(dir.path(), "all", &changes).await;
+    // The import set aside the triggers that move the graph's version on, and moved it once.
+    assert_eq!(rows(&bulk_db, "SELECT n FROM graph_version"), vec![vec![rusqlite::types::Value::Integer(2)]]);
     let deleted = rows(
         &bulk_db,
         "SELECT count(*) FROM edges WHERE src = 'org4:experiment:experiment-0' OR dst = 'org4:experiment:experiment-0'",

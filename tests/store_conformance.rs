@@ -180,11 +180,18 @@ async fn a_store_of_schema_version_4_migrates_and_lists_the_same() {
     let lists = every_list(&store).await;
     drop(store);
 
-    // Turn the file back into version 4: version 5's indexes out, version 1's field indexes in.
+    // Turn the file back into version 4: version 6's graph version and version 5's indexes out,
+    // version 1's field indexes in.
     let version_1 = include_str!("../src/store/sqlite/schema.sql");
     let version_5 = include_str!("../src/store/sqlite/lists.sql");
     let conn = rusqlite::Connection::open(&path).unwrap();
     let index_name = |line: &str| line.strip_prefix("CREATE INDEX ")?.split_whitespace().next().map(str::to_owned);
+    let version_6 = include_str!("../src/store/sqlite/walks.sql");
+    let trigger_name = |line: &str| line.strip_prefix("CREATE TRIGGER ")?.split_whitespace().next().map(str::to_owned);
+    for name in version_6.lines().filter_map(trigger_name) {
+        conn.execute_batch(&format!("DROP TRIGGER {name}")).unwrap();
+    }
+    conn.execute_batch("DROP TABLE graph_version").unwrap();
     for name in version_5.lines().filter_map(index_name) {
         conn.execute_batch(&format!("DROP INDEX {name}")).unwrap();
     }
@@ -211,7 +218,7 @@ async fn a_store_of_schema_version_4_migrates_and_lists_the_same() {
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let names: Vec<String> = sqlite_indexes(&conn).into_iter().map(|(name, _)| name).collect();
     assert!(names.contains(&"learnings_by_embedding_id".to_owned()), "{names:?}");
     assert!(!names.contains(&"learnings_by_embedding".to_owned()), "{names:?}");

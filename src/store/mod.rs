@@ -335,13 +335,17 @@ pub async fn open(location: &StoreLocation) -> Result<Store> {
 /// Opens the store a location names, reaching a Neo4j server with `neo4j`.
 pub async fn open_with(location: &StoreLocation, neo4j: &Neo4jOptions) -> Result<Store> {
     match location {
-        StoreLocation::Sqlite(path) => {
-            let path = path.clone();
-            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&path))
-                .await
-                .map_err(Error::internal)??;
-            Ok(Arc::new(store))
-        }
+        StoreLocation::Sqlite(path) => open_sqlite(path, sqlite::WALK_CACHE_ENTRIES).await,
         StoreLocation::Neo4j(uri) => neo4j::open(uri, neo4j).await,
     }
+}
+
+/// Opens the embedded store at `path`, keeping at most `walk_entries` nodes and relationship
+/// lists that walks read in memory (`SqliteStore::open_keeping`).
+pub async fn open_sqlite(path: &std::path::Path, walk_entries: usize) -> Result<Store> {
+    let path = path.to_owned();
+    let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open_keeping(&path, walk_entries))
+        .await
+        .map_err(Error::internal)??;
+    Ok(Arc::new(store))
 }

@@ -9,6 +9,7 @@
 mod access;
 pub mod backup;
 mod read;
+mod walks;
 mod write;
 
 use std::path::Path;
@@ -40,6 +41,12 @@ const SMALL_LOOKUP: usize = 16;
 /// Q3's trace in the benchmark reads 74 rows and Q4's path search 79.
 const WALK_HERE_ROWS: usize = 256;
 
+/// How many nodes and relationship lists (each node's one way) that walks read are kept in
+/// memory by default (`walks.rs`, `--walk-cache-entries`). On the benchmark's graph an entry
+/// takes about 2 KB with what the maps around it take, so a full cache is some 150 MB; a trace
+/// at its default cap of 5,000 nodes fits.
+pub const WALK_CACHE_ENTRIES: usize = 65_536;
+
 /// How many prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
 
@@ -47,12 +54,13 @@ const STATEMENT_CACHE: usize = 64;
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// The versioned schema; a new version is a new entry, never an edit.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("schema.sql"),
     include_str!("search.sql"),
     include_str!("access.sql"),
     include_str!("foreign.sql"),
     include_str!("lists.sql"),
+    include_str!("walks.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -83,11 +91,20 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub struct SqliteStore {
     readers: Pool<SqliteConnectionManager>,
     writer: Arc<Mutex<Connection>>,
+    /// What walks read, for the next walks while the graph stays as it was (`walks.rs`).
+    walks: Arc<walks::WalkCache>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_keeping(path, WALK_CACHE_ENTRIES)
+    }
+
+    /// Opens the store as `open` does, keeping at most `walk_entries` nodes and relationship
+    /// lists that walks read in memory (`walks.rs`); with 0, every walk reads the file, as the
+    /// store's micro-benchmarks do to time SQLite's part.
+    pub fn open_keeping(path: &Path, walk_entries: usize) -> Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(Error::internal)?;
         }
@@ -102,7 +119,8 @@ impl SqliteStore {
         // opened writes it with a rollback journal, which only a connection alone on the file
         // may switch to (see `write::import`).
         let readers = Pool::builder().max_size(READERS).min_idle(Some(0)).build(manager).map_err(Error::internal)?;
-        Ok(SqliteStore { readers, writer: Arc::new(Mutex::new(writer)) })
+        let walks = Arc::new(walks::WalkCache::new(walk_entries));
+        Ok(SqliteStore { readers, writer: Arc::new(Mutex::new(writer)), walks })
     }
 
     /// Runs `work` with a reader connection on a blocking thread.
@@ -179,7 +197,8 @@ impl SqliteStore {
         T: Send + 'static,
         W: Fn(&mut read::Reader<'_>) -> Result<T> + Send + 'static,
     {
-        match self.read_here(|c| read::walk_within(c, WALK_HERE_ROWS, &traversal)) {
+        let walks = self.walks.clone();
+        match self.read_here(|c| read::walk_within(c, Some(&walks), WALK_HERE_ROWS, &traversal)) {
             Ok(Ok(Some(answer))) => {
                 tokio::task::yield_now().await;
                 return Ok(answer);
@@ -187,7 +206,7 @@ impl SqliteStore {
             Ok(Err(e)) => return Err(e),
             Ok(Ok(None)) | Err(_) => {}
         }
-        self.read(move |c| read::walk(c, traversal)).await
+        self.read(move |c| read::walk(c, Some(&walks), traversal)).await
     }
 
     /// Runs `work` with the writer connection on a blocking thread.
@@ -622,18 +641,112 @@ mod tests {
         let request = upstream("t:value:v", 4);
         let trace = |reader: &mut read::Reader<'_>| futures::executor::block_on(traverse::trace(reader, &request));
         let mut conn = store.readers.get().unwrap();
-        let whole = read::walk(&mut conn, trace).unwrap();
-        // The fewest rows the walk fits in: with one fewer it stops, with those it answers whole.
-        let fits = (0..100)
-            .find(|&rows| read::walk_within(&mut conn, rows, trace).unwrap().is_some())
-            .expect("a walk of two nodes fits in 100 rows");
-        assert!(fits >= 3, "the start, its one relationship, the node at its end: {fits}");
-        assert!(read::walk_within(&mut conn, fits - 1, trace).unwrap().is_none());
-        let within = read::walk_within(&mut conn, fits, trace).unwrap().unwrap();
-        let ids = |t: &Trace| t.nodes.iter().map(|(n, d)| format!("{} {d}", n.id)).collect::<Vec<_>>();
-        assert_eq!(ids(&within), ids(&whole));
-        assert_eq!(keys(&within.edges), keys(&whole.edges));
-        // Stopping ends the read transaction like any other walk.
-        assert!(conn.is_autocommit());
+        let whole = read::walk(&mut conn, None, trace).unwrap();
+        // Without the cache of walks, and with it, filled by the first walk: what it holds
+        // counts as rows read.
+        for cache in [None, Some(&*store.walks)] {
+            // The fewest rows the walk fits in: with one fewer it stops, with those it answers whole.
+            let fits = (0..100)
+                .find(|&rows| read::walk_within(&mut conn, cache, rows, trace).unwrap().is_some())
+                .expect("a walk of two nodes fits in 100 rows");
+            assert!(fits >= 3, "the start, its one relationship, the node at its end: {fits}");
+            assert!(read::walk_within(&mut conn, cache, fits - 1, trace).unwrap().is_none());
+            let within = read::walk_within(&mut conn, cache, fits, trace).unwrap().unwrap();
+            let ids = |t: &Trace| t.nodes.iter().map(|(n, d)| format!("{} {d}", n.id)).collect::<Vec<_>>();
+            assert_eq!(ids(&within), ids(&whole));
+            assert_eq!(keys(&within.edges), keys(&whole.edges));
+            // Stopping ends the read transaction like any other walk.
+            assert!(conn.is_autocommit());
+        }
+        assert!(store.walks.len() >= 3, "the two nodes and their relationships were kept");
+
+        // A store that keeps nothing reads every walk from the file, and answers alike.
+        let nothing = SqliteStore::open_keeping(&dir.path().join("graph.db"), 0).unwrap();
+        for _ in 0..2 {
+            let again = nothing.trace(&request).await.unwrap();
+            assert_eq!(keys(&again.edges), keys(&whole.edges));
+        }
+        assert_eq!(nothing.walks.len(), 0);
+    }
+
+    /// The graph as walks find it: the nodes a trace upstream from the value reaches, with their
+    /// titles, and every relationship into the value, a foreign one too.
+    async fn traced(store: &SqliteStore) -> Vec<String> {
+        let trace = store.trace(&upstream("t:value:v", 4)).await.unwrap();
+        let mut found: Vec<String> = trace.nodes.iter().map(|(n, _)| format!("{} {}", n.id, n.title)).collect();
+        found.sort();
+        let into = store
+            .walk(|reader| {
+                futures::executor::block_on(traverse::Neighbours::edges(reader, &[id("t:value:v")], Direction::In))
+            })
+            .await
+            .unwrap();
+        let assertions = into.iter().map(|e| format!("{} {}", e.from, e.assertion.as_str()));
+        found.extend(assertions);
+        found
+    }
+
+    /// Another connection to the file, as another process would open it.
+    fn elsewhere(dir: &tempfile::TempDir) -> Connection {
+        let conn = Connection::open(dir.path().join("graph.db")).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;").unwrap();
+        conn
+    }
+
+    #[tokio::test]
+    async fn walks_answer_from_what_walks_read_until_anyone_changes_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let other = elsewhere(&dir);
+        let version = || other.query_row("SELECT n FROM graph_version", [], |r| r.get::<_, i64>(0)).unwrap();
+        let first = ["t:principle:p Principle", "t:value:v Value", "t:principle:p INFERRED"];
+        assert_eq!(traced(&store).await, first);
+
+        // The next walk takes the nodes from what the first one kept: a node put there under
+        // the graph's version is what the walk answers.
+        let mut kept = store.nodes(&[id("t:principle:p")]).await.unwrap().remove(0);
+        kept.title = "As kept".into();
+        store.walks.keep_nodes(version(), &[kept]);
+        assert_eq!(traced(&store).await, ["t:principle:p As kept", "t:value:v Value", "t:principle:p INFERRED"]);
+
+        // Each kind of change another process makes moves the version on, and the next walk
+        // reads the graph as it now is.
+        let changes = [
+            "INSERT INTO nodes (id, kind, organisation, title, description, tags, visibility, assertion, created_at,
+                                updated_at, details)
+             SELECT 't:principle:q', kind, organisation, 'Another', description, tags, visibility, assertion,
+                    created_at, updated_at, details FROM nodes WHERE id = 't:principle:p'",
+            "INSERT INTO edges (src, kind, dst, assertion, props) VALUES ('t:principle:q', 'UPHOLDS', 't:value:v', 'SOURCED', '{}')",
+            "UPDATE nodes SET title = 'Renamed' WHERE id = 't:principle:p'",
+            "DELETE FROM edges WHERE src = 't:principle:p'",
+            "INSERT INTO foreign_edges (local, outgoing, kind, foreign_id, owner, assertion, props)
+             VALUES ('t:value:v', 0, 'UPHOLDS', 'zz:principle:far', 'zz', 'INFERRED', '{}')",
+            "UPDATE foreign_edges SET assertion = 'SOURCED'",
+            "DELETE FROM foreign_edges",
+            "DELETE FROM nodes WHERE id = 't:principle:q'",
+        ];
+        let mut seen = vec![traced(&store).await];
+        for sql in changes {
+            let before = version();
+            other.execute_batch(sql).unwrap();
+            assert!(version() > before, "{sql} moved the version on");
+            seen.push(traced(&store).await);
+        }
+        let (p, q, v) = ("t:principle:p Principle", "t:principle:q Another", "t:value:v Value");
+        let renamed = "t:principle:p Renamed";
+        let (from_p, from_q) = ("t:principle:p INFERRED", "t:principle:q SOURCED");
+        let (far, far_sourced) = ("zz:principle:far INFERRED", "zz:principle:far SOURCED");
+        let expected: [&[&str]; 9] = [
+            &["t:principle:p As kept", v, from_p],
+            &[p, v, from_p],
+            &[p, q, v, from_p, from_q],
+            &[renamed, q, v, from_p, from_q],
+            &[q, v, from_q],
+            &[q, v, from_q, far],
+            &[q, v, from_q, far_sourced],
+            &[q, v, from_q],
+            &[v],
+        ];
+        assert_eq!(seen, expected.map(|s| s.iter().map(|x| x.to_string()).collect::<Vec<_>>()));
     }
 }

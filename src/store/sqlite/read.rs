@@ -6,13 +6,14 @@
 //! index first). A filter's lists of words bind one parameter per word (see
 //! `slots`), so that their expression indexes apply.
 
-use foldhash::{HashSet, HashSetExt as _};
+use foldhash::{HashMap, HashSet, HashSetExt as _};
 use std::sync::LazyLock;
 
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, Row, params_from_iter};
 use serde_json::Value as Json;
 
+use super::walks::WalkCache;
 use crate::domain::{
     Assertion, Audience, Details, Edge, EdgeProperties, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
     read_timestamp,
@@ -27,20 +28,15 @@ pub(super) const NODE_COLUMNS: &str =
 pub(super) const FOREIGN_EDGE_COLUMNS: &str = "CASE f.outgoing WHEN 1 THEN f.local ELSE f.foreign_id END, f.kind,
      CASE f.outgoing WHEN 1 THEN f.foreign_id ELSE f.local END, f.assertion, f.props";
 
-/// The ids as one JSON array for `?1` of a lookup, each once, in the order first given: a
-/// lookup joins every id of the array to its rows, so an id given twice would be read twice.
-/// A checked id is lower-case letters, digits, hyphens and colons, so it is written as it is,
-/// within quotes; a short list finds repeats by looking back, a long one with a hash set.
+/// The ids as one JSON array for `?1` of a lookup, each once, in the order first given
+/// (`unique`): a lookup joins every id of the array to its rows, so an id given twice would be
+/// read twice. A checked id is lower-case letters, digits, hyphens and colons, so it is written
+/// as it is, within quotes.
 pub(super) fn id_list(ids: &[NodeId]) -> String {
-    const LOOK_BACK: usize = 16;
-    let mut seen: HashSet<&NodeId> = HashSet::new();
+    let ids = unique(ids);
     let mut out = String::with_capacity(2 + ids.iter().map(|id| id.as_str().len() + 3).sum::<usize>());
     out.push('[');
-    for (at, id) in ids.iter().enumerate() {
-        let again = if ids.len() <= LOOK_BACK { ids[..at].contains(id) } else { !seen.insert(id) };
-        if again {
-            continue;
-        }
+    for id in ids {
         if out.len() > 1 {
             out.push(',');
         }
@@ -49,6 +45,24 @@ pub(super) fn id_list(ids: &[NodeId]) -> String {
         out.push('"');
     }
     out.push(']');
+    out
+}
+
+/// The ids, each once, in the order first given: a short list finds repeats by looking back,
+/// a long one with a hash set.
+fn unique(ids: &[NodeId]) -> Vec<&NodeId> {
+    const LOOK_BACK: usize = 16;
+    let mut out: Vec<&NodeId> = Vec::with_capacity(ids.len());
+    if ids.len() <= LOOK_BACK {
+        for id in ids {
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    } else {
+        let mut seen: HashSet<&NodeId> = HashSet::with_capacity(ids.len());
+        out.extend(ids.iter().filter(|id| seen.insert(*id)));
+    }
     out
 }
 
@@ -518,18 +532,32 @@ pub(super) fn dump(conn: &Connection) -> Result<(Vec<Node>, Vec<Edge>)> {
 /// A reader connection as the traversals see it. Its lookups are synchronous
 /// SQLite calls: the futures are ready at once. A walk may have a budget of rows
 /// (`walk_within`): a lookup that would read past it stops, and so does the walk.
+/// With a cache (`WalkCache`) of the walk's snapshot, lookups take what it holds
+/// and keep what they read; nodes and relationships taken from it count against
+/// the budget as rows read do.
 pub(super) struct Reader<'c> {
     conn: &'c mut Connection,
     /// How many more rows the walk may read; `usize::MAX` for no budget.
     rows_left: usize,
     /// Whether a lookup stopped because the budget ran out.
     outgrown: bool,
+    /// What earlier walks read, when they read it at this walk's version of the graph.
+    cache: Option<(&'c WalkCache, i64)>,
 }
 
 impl Reader<'_> {
+    /// Counts `rows` against the walk's budget. Past the budget the lookup stops at once, with
+    /// an error the walk carries up, and `outgrown` says why.
+    fn spend(&mut self, rows: usize) -> Result<()> {
+        self.rows_left = self.rows_left.checked_sub(rows).ok_or_else(|| {
+            self.outgrown = true;
+            Error::internal(anyhow::anyhow!("the walk read more rows than its budget"))
+        })?;
+        Ok(())
+    }
+
     /// Runs a lookup's statement and reads each row with `read`, counting the rows against the
-    /// walk's budget. Past the budget the lookup stops at once, with an error the walk carries
-    /// up, and `outgrown` says why.
+    /// walk's budget (`spend`).
     fn collect<T>(&mut self, sql: &str, params: &[Sql], read: fn(&Row<'_>) -> Result<T>) -> Result<Vec<T>> {
         let mut out = Vec::new();
         let (rows_left, outgrown) = (&mut self.rows_left, &mut self.outgrown);
@@ -543,28 +571,106 @@ impl Reader<'_> {
         })?;
         Ok(out)
     }
+
+    /// The nodes of the ids, each once, in the order first given: those the cache holds from
+    /// it, the others read and kept.
+    fn cached_nodes(&mut self, cache: &WalkCache, version: i64, ids: &[NodeId]) -> Result<Vec<Node>> {
+        let ids = unique(ids);
+        let mut found = cache.nodes(version, &ids);
+        self.spend(found.iter().flatten().count())?;
+        let missing: Vec<NodeId> =
+            ids.iter().zip(&found).filter(|(_, n)| n.is_none()).map(|(id, _)| (*id).clone()).collect();
+        if !missing.is_empty() {
+            let read = self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(&missing))], node_from_row)?;
+            cache.keep_nodes(version, &read);
+            let mut read: HashMap<NodeId, Node> = read.into_iter().map(|n| (n.id.clone(), n)).collect();
+            for (slot, id) in found.iter_mut().zip(&ids) {
+                if slot.is_none() {
+                    *slot = read.remove(*id);
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Every relationship of the ids that way, as `EDGES` reads them: the lists the cache holds
+    /// from it, the others read and kept, each id's whole list, an empty one too.
+    fn cached_edges(
+        &mut self,
+        cache: &WalkCache,
+        version: i64,
+        ids: &[NodeId],
+        direction: Direction,
+    ) -> Result<Vec<Edge>> {
+        let ids = unique(ids);
+        let mut found = cache.edges(version, direction, &ids);
+        self.spend(found.iter().flatten().map(Vec::len).sum())?;
+        let missing: Vec<NodeId> =
+            ids.iter().zip(&found).filter(|(_, l)| l.is_none()).map(|(id, _)| (*id).clone()).collect();
+        if !missing.is_empty() {
+            let read = self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(&missing))], edge_from_row)?;
+            let mut lists: HashMap<NodeId, Vec<Edge>> = missing.into_iter().map(|id| (id, Vec::new())).collect();
+            for edge in read {
+                let near = match direction {
+                    Direction::Out => &edge.from,
+                    Direction::In => &edge.to,
+                };
+                if let Some(list) = lists.get_mut(near) {
+                    list.push(edge);
+                }
+            }
+            for (slot, id) in found.iter_mut().zip(&ids) {
+                if slot.is_none() {
+                    *slot = lists.get(*id).cloned();
+                }
+            }
+            cache.keep_edges(version, direction, lists.into_iter().collect());
+        }
+        Ok(found.into_iter().flatten().flatten().collect())
+    }
 }
 
 /// Runs a traversal over a reader connection, all its lookups in one read transaction
-/// (`snapshot`).
-pub(super) fn walk<T>(conn: &mut Connection, traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<T> {
-    snapshot(conn, |conn| traversal(&mut Reader { conn, rows_left: usize::MAX, outgrown: false }))
+/// (`snapshot`), with the cache of walks when it holds the snapshot's version of the graph.
+pub(super) fn walk<T>(
+    conn: &mut Connection,
+    cache: Option<&WalkCache>,
+    traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>,
+) -> Result<T> {
+    snapshot(conn, |conn| {
+        let cache = entered(conn, cache)?;
+        traversal(&mut Reader { conn, rows_left: usize::MAX, outgrown: false, cache })
+    })
 }
 
 /// Runs a traversal as `walk` does, unless it reads more than `rows` rows: then it stops there,
 /// and the answer is `None`.
 pub(super) fn walk_within<T>(
     conn: &mut Connection,
+    cache: Option<&WalkCache>,
     rows: usize,
     traversal: impl FnOnce(&mut Reader<'_>) -> Result<T>,
 ) -> Result<Option<T>> {
     snapshot(conn, |conn| {
-        let mut reader = Reader { conn, rows_left: rows, outgrown: false };
+        let cache = entered(conn, cache)?;
+        let mut reader = Reader { conn, rows_left: rows, outgrown: false, cache };
         match traversal(&mut reader) {
             _ if reader.outgrown => Ok(None),
             answer => answer.map(Some),
         }
     })
+}
+
+/// The cache and the graph's version, inside a read transaction, when the cache may serve it
+/// (`WalkCache::enter`). Reading the version is the transaction's first read, so it is the
+/// version of every lookup after it.
+fn entered<'c>(conn: &Connection, cache: Option<&'c WalkCache>) -> Result<Option<(&'c WalkCache, i64)>> {
+    let Some(cache) = cache else { return Ok(None) };
+    let version: i64 = conn
+        .prepare_cached("SELECT n FROM graph_version")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+        .map_err(Error::internal)?;
+    Ok(cache.enter(version).then_some((cache, version)))
 }
 
 /// Runs several reads in one read transaction: they see one snapshot of the graph, and each
@@ -589,6 +695,9 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some((cache, version)) = self.cache {
+            return self.cached_nodes(cache, version, ids);
+        }
         self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)
     }
 
@@ -596,12 +705,19 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some((cache, version)) = self.cache {
+            return self.cached_edges(cache, version, ids, direction);
+        }
         self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(ids))], edge_from_row)
     }
 
     async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
         if ids.is_empty() {
             return Ok(HashSet::new());
+        }
+        if let Some((cache, version)) = self.cache {
+            let nodes = self.cached_nodes(cache, version, ids)?;
+            return Ok(nodes.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect());
         }
         let (sql, params) = seen_statement(&id_list(ids), audience);
         let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
@@ -616,6 +732,14 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
     ) -> Result<Option<Vec<Edge>>> {
         if ids.is_empty() {
             return Ok(Some(Vec::new()));
+        }
+        if let Some((cache, version)) = self.cache {
+            // From the cache, the relationships and then their far ends, as the default does; a
+            // foreign end is no node here, so it is not seen, as in the statement below.
+            let edges = self.cached_edges(cache, version, ids, direction)?;
+            let far: Vec<NodeId> = edges.iter().map(|e| far_end(e, direction).clone()).collect();
+            let seen = self.seen(&far, audience).await?;
+            return Ok(Some(edges.into_iter().filter(|e| seen.contains(far_end(e, direction))).collect()));
         }
         let (sql, params) = far_seen_edges_statement(&id_list(ids), direction, audience);
         self.collect(&sql, &params, edge_from_row).map(Some)

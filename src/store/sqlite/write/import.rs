@@ -196,29 +196,33 @@ fn check_foreign_keys(tx: &Connection) -> Result<()> {
 }
 
 /// What the store derives from its tables and can rebuild from them: the
-/// secondary indexes and the full-text index.
+/// secondary indexes, the full-text index, and the graph's version number.
 mod derived {
     use rusqlite::Connection;
 
     use super::db;
     use crate::domain::Result;
 
-    /// An index, or a trigger that fills the full-text index, set aside.
+    /// An index, or a trigger that fills the full-text index or moves the graph's version on,
+    /// set aside.
     pub(super) struct Object {
         kind: String,
+        name: String,
         /// The statement that makes it again.
         sql: String,
     }
 
-    /// Drops the secondary indexes and the triggers that fill the full-text
-    /// index, returning them. The statements that make them again come from the
-    /// schema itself, so they stay those of the migrations.
+    /// Drops the secondary indexes, the triggers that fill the full-text
+    /// index and those that move the graph's version on at every row, returning
+    /// them. The statements that make them again come from the schema itself, so
+    /// they stay those of the migrations.
     pub(super) fn set_aside(tx: &Connection) -> Result<Vec<Object>> {
         let mut stmt = tx
             .prepare(
                 "SELECT type, name, sql FROM sqlite_schema
-                 WHERE sql IS NOT NULL AND tbl_name IN ('nodes', 'edges')
-                   AND (type = 'index' OR (type = 'trigger' AND name LIKE 'node_words_%'))
+                 WHERE sql IS NOT NULL AND tbl_name IN ('nodes', 'edges', 'foreign_edges')
+                   AND ((type = 'index' AND tbl_name <> 'foreign_edges')
+                     OR (type = 'trigger' AND (name LIKE 'node_words_%' OR name LIKE 'graph_version_%')))
                  ORDER BY type, name",
             )
             .map_err(db)?;
@@ -231,20 +235,25 @@ mod derived {
         for (kind, name, sql) in found {
             // Names come from the schema, never from input.
             tx.execute_batch(&format!("DROP {} \"{}\"", kind.to_uppercase(), name.replace('"', "\"\""))).map_err(db)?;
-            set_aside.push(Object { kind, sql });
+            set_aside.push(Object { kind, name, sql });
         }
         Ok(set_aside)
     }
 
     /// Makes the objects set aside again. With the triggers of the full-text
-    /// index, fills it first from the nodes as the `node_text` view spells them.
+    /// index, fills it first from the nodes as the `node_text` view spells them;
+    /// with those of the graph's version, moves it on once for the whole import.
     /// Building an index from a whole table is much cheaper than keeping it up
     /// to date row by row.
     pub(super) fn rebuild(tx: &Connection, set_aside: &[Object]) -> Result<()> {
         if set_aside.is_empty() {
             return Ok(());
         }
-        if set_aside.iter().any(|object| object.kind == "trigger") {
+        let trigger = |prefix: &str| set_aside.iter().any(|o| o.kind == "trigger" && o.name.starts_with(prefix));
+        if trigger("graph_version_") {
+            tx.execute_batch("UPDATE graph_version SET n = n + 1").map_err(db)?;
+        }
+        if trigger("node_words_") {
             let _span = tracing::debug_span!("import_full_text").entered();
             tx.execute_batch("INSERT INTO node_words (rowid, title, body) SELECT seq, title, body FROM node_text")
                 .map_err(db)?;

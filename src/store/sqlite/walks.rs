@@ -1,0 +1,194 @@
+//! What walks (traces and path searches) read, kept in memory for the next
+//! walks. A walk's time on SQLite goes on its rows, not its statements: an
+//! index seek on text ids and the decoding of each relationship and node
+//! (BENCHMARKS.md, "Where a walk's time goes on SQLite"). Most walks go over
+//! the same parts of the graph again (an analyst's trace from one learning,
+//! then its paths), so the nodes and relationship lists they read are kept
+//! here and the next walk takes them without asking SQLite.
+//!
+//! What is kept must be what the file holds. Every change to `nodes`, `edges`
+//! or `foreign_edges` moves the file's graph version on (schema version 6,
+//! `walks.sql`), in the change's own transaction, whichever process writes.
+//! A walk reads the version first in its read transaction, and uses what is
+//! kept only when it was read at that same version: so it sees exactly what
+//! its snapshot holds. A walk that finds a newer version empties the cache and
+//! fills it again at the new one; one that finds an older version (its
+//! snapshot began before a change others already see) reads everything from
+//! SQLite and keeps nothing.
+//!
+//! The cache holds at most `room` entries (a node, or one node's relationships
+//! one way; `WALK_CACHE_ENTRIES` by default), and starts over when full: a walk
+//! caps its own nodes, so a full cache means the graph's busy part moved.
+
+use std::sync::RwLock;
+
+use foldhash::{HashMap, HashMapExt as _};
+
+use crate::domain::{Edge, Node, NodeId};
+use crate::store::Direction;
+
+/// Nodes and relationship lists read at one version of the graph.
+pub(super) struct WalkCache {
+    held: RwLock<Held>,
+    room: usize,
+}
+
+struct Held {
+    /// The graph's version these were read at.
+    version: i64,
+    nodes: HashMap<NodeId, Node>,
+    /// Every relationship of a node that way (`Direction::Out`, then `In`), those with a
+    /// foreign end too, as `read::EDGES` reads them.
+    edges: [HashMap<NodeId, Vec<Edge>>; 2],
+}
+
+impl Held {
+    fn at(version: i64) -> Held {
+        Held { version, nodes: HashMap::new(), edges: [HashMap::new(), HashMap::new()] }
+    }
+
+    fn entries(&self) -> usize {
+        self.nodes.len() + self.edges[0].len() + self.edges[1].len()
+    }
+}
+
+fn way(direction: Direction) -> usize {
+    match direction {
+        Direction::Out => 0,
+        Direction::In => 1,
+    }
+}
+
+impl WalkCache {
+    pub(super) fn new(room: usize) -> WalkCache {
+        WalkCache { held: RwLock::new(Held::at(i64::MIN)), room }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Held> {
+        self.held.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Held> {
+        self.held.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether a walk whose snapshot is at `version` may use the cache: when it holds that
+    /// version, or an older one, which it then drops for this one.
+    pub(super) fn enter(&self, version: i64) -> bool {
+        let held = self.read().version;
+        if held == version {
+            return true;
+        }
+        if held > version {
+            return false;
+        }
+        let mut held = self.write();
+        if held.version < version {
+            *held = Held::at(version);
+        }
+        held.version == version
+    }
+
+    /// The nodes of `ids` held at `version`, in their order (`None` for those not held).
+    pub(super) fn nodes(&self, version: i64, ids: &[&NodeId]) -> Vec<Option<Node>> {
+        let held = self.read();
+        if held.version != version {
+            return vec![None; ids.len()];
+        }
+        ids.iter().map(|id| held.nodes.get(*id).cloned()).collect()
+    }
+
+    /// The relationships of `ids` that way held at `version`, in their order (`None` for
+    /// those not held).
+    pub(super) fn edges(&self, version: i64, direction: Direction, ids: &[&NodeId]) -> Vec<Option<Vec<Edge>>> {
+        let held = self.read();
+        if held.version != version {
+            return vec![None; ids.len()];
+        }
+        let lists = &held.edges[way(direction)];
+        ids.iter().map(|id| lists.get(*id).cloned()).collect()
+    }
+
+    /// Keeps nodes read at `version`, unless the cache moved on meanwhile.
+    pub(super) fn keep_nodes(&self, version: i64, nodes: &[Node]) {
+        self.keep(version, nodes.len(), |held| {
+            for node in nodes {
+                held.nodes.insert(node.id.clone(), node.clone());
+            }
+        });
+    }
+
+    /// Keeps the relationships of nodes that way, each node's whole list, read at `version`.
+    pub(super) fn keep_edges(&self, version: i64, direction: Direction, lists: Vec<(NodeId, Vec<Edge>)>) {
+        self.keep(version, lists.len(), |held| held.edges[way(direction)].extend(lists));
+    }
+
+    fn keep(&self, version: i64, adding: usize, add: impl FnOnce(&mut Held)) {
+        if adding == 0 || adding > self.room {
+            return;
+        }
+        let mut held = self.write();
+        if held.version != version {
+            return;
+        }
+        let full = held.entries() + adding > self.room;
+        let dropped = full.then(|| std::mem::replace(&mut *held, Held::at(version)));
+        add(&mut held);
+        // What a full cache held is freed after the lock is let go: other walks need not wait.
+        drop(held);
+        drop(dropped);
+    }
+
+    /// How many entries the cache holds.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.read().entries()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str) -> Node {
+        let serde_json::Value::Object(record) = serde_json::json!({"id": id, "title": id, "definition": "d"}) else {
+            unreachable!()
+        };
+        Node::from_record(record, crate::domain::now()).unwrap()
+    }
+
+    #[test]
+    fn a_walk_uses_what_was_read_at_its_own_version_only() {
+        let cache = WalkCache::new(16);
+        let a = node("kc:value:a");
+        assert!(cache.enter(5));
+        cache.keep_nodes(5, std::slice::from_ref(&a));
+        assert_eq!(cache.nodes(5, &[&a.id]), vec![Some(a.clone())]);
+        // An older snapshot neither uses nor changes what is held.
+        assert!(!cache.enter(4));
+        cache.keep_nodes(4, &[node("kc:value:b")]);
+        assert_eq!(cache.nodes(4, &[&a.id]), vec![None]);
+        assert_eq!(cache.len(), 1);
+        // A newer one starts over; what the older walk then keeps is dropped.
+        assert!(cache.enter(6));
+        assert_eq!(cache.nodes(6, &[&a.id]), vec![None]);
+        cache.keep_nodes(5, std::slice::from_ref(&a));
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_full_cache_starts_over() {
+        let cache = WalkCache::new(3);
+        assert!(cache.enter(1));
+        let nodes: Vec<Node> = ["a", "b", "c", "d"].iter().map(|n| node(&format!("kc:value:{n}"))).collect();
+        cache.keep_nodes(1, &nodes[..2]);
+        cache.keep_edges(1, Direction::Out, vec![(nodes[0].id.clone(), Vec::new())]);
+        assert_eq!(cache.len(), 3);
+        cache.keep_nodes(1, &nodes[2..3]);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.nodes(1, &[&nodes[0].id, &nodes[2].id]), vec![None, Some(nodes[2].clone())]);
+        // More than the whole room at once is not kept.
+        cache.keep_nodes(1, &[nodes[0].clone(), nodes[1].clone(), nodes[2].clone(), nodes[3].clone()]);
+        assert_eq!(cache.len(), 1);
+    }
+}
