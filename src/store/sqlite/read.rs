@@ -593,6 +593,34 @@ impl Reader<'_> {
         Ok(found.into_iter().flatten().collect())
     }
 
+    /// Which of the ids are nodes the audience may see: those the cache holds looked at where
+    /// they are kept, the others read and kept.
+    fn cached_seen(
+        &mut self,
+        cache: &WalkCache,
+        version: i64,
+        ids: &[NodeId],
+        audience: &Audience,
+    ) -> Result<HashSet<NodeId>> {
+        let ids = unique(ids);
+        let found = cache.seen(version, &ids, audience);
+        self.spend(found.iter().flatten().count())?;
+        let mut seen: HashSet<NodeId> = HashSet::with_capacity(ids.len());
+        let mut missing: Vec<NodeId> = Vec::new();
+        for (id, visible) in ids.iter().zip(found) {
+            match visible {
+                Some(true) => drop(seen.insert((*id).clone())),
+                Some(false) => {}
+                None => missing.push((*id).clone()),
+            }
+        }
+        if !missing.is_empty() {
+            let read = self.cached_nodes(cache, version, &missing)?;
+            seen.extend(read.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id));
+        }
+        Ok(seen)
+    }
+
     /// Every relationship of the ids that way, as `EDGES` reads them: the lists the cache holds
     /// from it, the others read and kept, each id's whole list, an empty one too.
     fn cached_edges(
@@ -716,8 +744,7 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             return Ok(HashSet::new());
         }
         if let Some((cache, version)) = self.cache {
-            let nodes = self.cached_nodes(cache, version, ids)?;
-            return Ok(nodes.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id).collect());
+            return self.cached_seen(cache, version, ids, audience);
         }
         let (sql, params) = seen_statement(&id_list(ids), audience);
         let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;

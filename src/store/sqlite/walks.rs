@@ -24,7 +24,7 @@ use std::sync::RwLock;
 
 use foldhash::{HashMap, HashMapExt as _};
 
-use crate::domain::{Edge, Node, NodeId};
+use crate::domain::{Audience, Edge, Node, NodeId};
 use crate::store::Direction;
 
 /// Nodes and relationship lists read at one version of the graph.
@@ -98,6 +98,16 @@ impl WalkCache {
         ids.iter().map(|id| held.nodes.get(*id).cloned()).collect()
     }
 
+    /// Whether the audience may see each node of `ids` held at `version`, read where it is kept
+    /// (`None` for those not held).
+    pub(super) fn seen(&self, version: i64, ids: &[&NodeId], audience: &Audience) -> Vec<Option<bool>> {
+        let held = self.read();
+        if held.version != version {
+            return vec![None; ids.len()];
+        }
+        ids.iter().map(|id| held.nodes.get(*id).map(|node| audience.sees_node(node))).collect()
+    }
+
     /// The relationships of `ids` that way held at `version`, in their order (`None` for
     /// those not held).
     pub(super) fn edges(&self, version: i64, direction: Direction, ids: &[&NodeId]) -> Vec<Option<Vec<Edge>>> {
@@ -164,11 +174,20 @@ mod tests {
         assert!(cache.enter(5));
         cache.keep_nodes(5, std::slice::from_ref(&a));
         assert_eq!(cache.nodes(5, &[&a.id]), vec![Some(a.clone())]);
+        // Who may see a kept node is read where it is kept; a node not kept is not known.
+        let mut private = node("kc:value:private");
+        private.visibility = crate::domain::Visibility::Private;
+        cache.keep_nodes(5, std::slice::from_ref(&private));
+        let ids = [&a.id, &private.id, &node("kc:value:b").id];
+        assert_eq!(cache.seen(5, &ids, &Audience::Public), vec![Some(true), Some(false), None]);
+        assert_eq!(cache.seen(5, &ids, &Audience::Member("kc".into())), vec![Some(true), Some(true), None]);
+        assert_eq!(cache.seen(5, &ids, &Audience::Member("zz".into())), vec![Some(true), Some(false), None]);
         // An older snapshot neither uses nor changes what is held.
         assert!(!cache.enter(4));
         cache.keep_nodes(4, &[node("kc:value:b")]);
         assert_eq!(cache.nodes(4, &[&a.id]), vec![None]);
-        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.seen(4, &[&a.id], &Audience::Everything), vec![None]);
+        assert_eq!(cache.len(), 2);
         // A newer one starts over; what the older walk then keeps is dropped.
         assert!(cache.enter(6));
         assert_eq!(cache.nodes(6, &[&a.id]), vec![None]);
