@@ -73,8 +73,12 @@ impl WalkCache {
     }
 
     /// Whether a walk whose snapshot is at `version` may use the cache: when it holds that
-    /// version, or an older one, which it then drops for this one.
+    /// version, or an older one, which it then drops for this one. A cache with no room is
+    /// never used, so its walks read the file with the statements they use without one.
     pub(super) fn enter(&self, version: i64) -> bool {
+        if self.room == 0 {
+            return false;
+        }
         let held = self.read().version;
         if held == version {
             return true;
@@ -209,5 +213,10 @@ mod tests {
         // More than the whole room at once is not kept.
         cache.keep_nodes(1, &[nodes[0].clone(), nodes[1].clone(), nodes[2].clone(), nodes[3].clone()]);
         assert_eq!(cache.len(), 1);
+        // A cache with no room is not used at all.
+        let none = WalkCache::new(0);
+        assert!(!none.enter(1));
+        none.keep_nodes(1, &nodes[..1]);
+        assert_eq!(none.len(), 0);
     }
 }
