@@ -545,15 +545,25 @@ pub(super) struct Reader<'c> {
     cache: Option<(&'c WalkCache, i64)>,
 }
 
+/// Counts `rows` against a walk's budget (`rows_left`). Past the budget the lookup stops at
+/// once, with an error the walk carries up, and `outgrown` says why.
+fn spend(rows_left: &mut usize, outgrown: &mut bool, rows: usize) -> Result<()> {
+    *rows_left = rows_left.checked_sub(rows).ok_or_else(|| {
+        *outgrown = true;
+        Error::internal(anyhow::anyhow!("the walk read more rows than its budget"))
+    })?;
+    Ok(())
+}
+
+/// The ids of `ids` whose entry the cache did not hold.
+fn not_held<T>(ids: &[&NodeId], found: &[Option<T>]) -> Vec<NodeId> {
+    ids.iter().zip(found).filter(|(_, held)| held.is_none()).map(|(id, _)| (*id).clone()).collect()
+}
+
 impl Reader<'_> {
-    /// Counts `rows` against the walk's budget. Past the budget the lookup stops at once, with
-    /// an error the walk carries up, and `outgrown` says why.
+    /// Counts `rows` taken from the cache against the walk's budget, as rows read are.
     fn spend(&mut self, rows: usize) -> Result<()> {
-        self.rows_left = self.rows_left.checked_sub(rows).ok_or_else(|| {
-            self.outgrown = true;
-            Error::internal(anyhow::anyhow!("the walk read more rows than its budget"))
-        })?;
-        Ok(())
+        spend(&mut self.rows_left, &mut self.outgrown, rows)
     }
 
     /// Runs a lookup's statement and reads each row with `read`, counting the rows against the
@@ -562,10 +572,7 @@ impl Reader<'_> {
         let mut out = Vec::new();
         let (rows_left, outgrown) = (&mut self.rows_left, &mut self.outgrown);
         each_row(self.conn, sql, params, |row| {
-            *rows_left = rows_left.checked_sub(1).ok_or_else(|| {
-                *outgrown = true;
-                Error::internal(anyhow::anyhow!("the walk read more rows than its budget"))
-            })?;
+            spend(rows_left, outgrown, 1)?;
             out.push(read(row)?);
             Ok(())
         })?;
@@ -578,8 +585,7 @@ impl Reader<'_> {
         let ids = unique(ids);
         let mut found = cache.nodes(version, &ids);
         self.spend(found.iter().flatten().count())?;
-        let missing: Vec<NodeId> =
-            ids.iter().zip(&found).filter(|(_, n)| n.is_none()).map(|(id, _)| (*id).clone()).collect();
+        let missing = not_held(&ids, &found);
         if !missing.is_empty() {
             let read = self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(&missing))], node_from_row)?;
             cache.keep_nodes(version, &read);
@@ -605,15 +611,9 @@ impl Reader<'_> {
         let ids = unique(ids);
         let found = cache.seen(version, &ids, audience);
         self.spend(found.iter().flatten().count())?;
-        let mut seen: HashSet<NodeId> = HashSet::with_capacity(ids.len());
-        let mut missing: Vec<NodeId> = Vec::new();
-        for (id, visible) in ids.iter().zip(found) {
-            match visible {
-                Some(true) => drop(seen.insert((*id).clone())),
-                Some(false) => {}
-                None => missing.push((*id).clone()),
-            }
-        }
+        let missing = not_held(&ids, &found);
+        let mut seen: HashSet<NodeId> =
+            ids.iter().zip(&found).filter(|(_, v)| **v == Some(true)).map(|(id, _)| (*id).clone()).collect();
         if !missing.is_empty() {
             let read = self.cached_nodes(cache, version, &missing)?;
             seen.extend(read.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id));
@@ -633,8 +633,7 @@ impl Reader<'_> {
         let ids = unique(ids);
         let mut found = cache.edges(version, direction, &ids);
         self.spend(found.iter().flatten().map(Vec::len).sum())?;
-        let missing: Vec<NodeId> =
-            ids.iter().zip(&found).filter(|(_, l)| l.is_none()).map(|(id, _)| (*id).clone()).collect();
+        let missing = not_held(&ids, &found);
         if !missing.is_empty() {
             let read = self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(&missing))], edge_from_row)?;
             let mut lists: HashMap<NodeId, Vec<Edge>> = missing.into_iter().map(|id| (id, Vec::new())).collect();

@@ -93,34 +93,31 @@ impl WalkCache {
         held.version == version
     }
 
-    /// The nodes of `ids` held at `version`, in their order (`None` for those not held).
-    pub(super) fn nodes(&self, version: i64, ids: &[&NodeId]) -> Vec<Option<Node>> {
+    /// For each of `ids` in their order, what `look` finds of it in what is held at `version`
+    /// (`None` for all when the cache holds another version).
+    fn look<T>(&self, version: i64, ids: &[&NodeId], look: impl Fn(&Held, &NodeId) -> Option<T>) -> Vec<Option<T>> {
         let held = self.read();
         if held.version != version {
-            return vec![None; ids.len()];
+            return ids.iter().map(|_| None).collect();
         }
-        ids.iter().map(|id| held.nodes.get(*id).cloned()).collect()
+        ids.iter().map(|id| look(&held, id)).collect()
+    }
+
+    /// The nodes of `ids` held at `version`, in their order (`None` for those not held).
+    pub(super) fn nodes(&self, version: i64, ids: &[&NodeId]) -> Vec<Option<Node>> {
+        self.look(version, ids, |held, id| held.nodes.get(id).cloned())
     }
 
     /// Whether the audience may see each node of `ids` held at `version`, read where it is kept
     /// (`None` for those not held).
     pub(super) fn seen(&self, version: i64, ids: &[&NodeId], audience: &Audience) -> Vec<Option<bool>> {
-        let held = self.read();
-        if held.version != version {
-            return vec![None; ids.len()];
-        }
-        ids.iter().map(|id| held.nodes.get(*id).map(|node| audience.sees_node(node))).collect()
+        self.look(version, ids, |held, id| held.nodes.get(id).map(|node| audience.sees_node(node)))
     }
 
     /// The relationships of `ids` that way held at `version`, in their order (`None` for
     /// those not held).
     pub(super) fn edges(&self, version: i64, direction: Direction, ids: &[&NodeId]) -> Vec<Option<Vec<Edge>>> {
-        let held = self.read();
-        if held.version != version {
-            return vec![None; ids.len()];
-        }
-        let lists = &held.edges[way(direction)];
-        ids.iter().map(|id| lists.get(*id).cloned()).collect()
+        self.look(version, ids, |held, id| held.edges[way(direction)].get(id).cloned())
     }
 
     /// Keeps nodes read at `version`, unless the cache moved on meanwhile.
