@@ -191,8 +191,9 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "PVGRAPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// How many nodes and relationship lists that traces and path searches read the embedded
-    /// store keeps in memory for the next ones (about 2 KB each); 0 keeps none.
+    /// How many nodes and relationship lists that traces, path searches and a node's
+    /// relationship fields read the embedded store keeps in memory for the next ones (about
+    /// 2 KB each); 0 keeps none.
     #[arg(long, env = "PVGRAPH_WALK_CACHE_ENTRIES", default_value_t = store::sqlite::WALK_CACHE_ENTRIES)]
     pub walk_cache_entries: usize,
     #[command(flatten)]

@@ -41,8 +41,8 @@ const SMALL_LOOKUP: usize = 16;
 /// Q3's trace in the benchmark reads 74 rows and Q4's path search 79.
 const WALK_HERE_ROWS: usize = 256;
 
-/// How many nodes and relationship lists (each node's one way) that walks read are kept in
-/// memory by default (`walks.rs`, `--walk-cache-entries`). On the benchmark's graph an entry
+/// How many nodes and relationship lists (each node's one way) that walks and relationship
+/// fields read are kept in memory by default (`walks.rs`, `--walk-cache-entries`). On the benchmark's graph an entry
 /// takes about 2 KB with what the maps around it take, so a full cache is some 150 MB; a trace
 /// at its default cap of 5,000 nodes fits.
 pub const WALK_CACHE_ENTRIES: usize = 65_536;
@@ -91,7 +91,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub struct SqliteStore {
     readers: Pool<SqliteConnectionManager>,
     writer: Arc<Mutex<Connection>>,
-    /// What walks read, for the next walks while the graph stays as it was (`walks.rs`).
+    /// What walks and relationship fields read, for the next ones while the graph stays as it
+    /// was (`walks.rs`).
     walks: Arc<walks::WalkCache>,
 }
 
@@ -169,8 +170,8 @@ impl SqliteStore {
             .unwrap_or_else(|_| Err(Error::internal(anyhow::anyhow!("a small read panicked")))))
     }
 
-    /// A lookup by ids: nothing to ask for none; a small read (`read_small`) for up to
-    /// `SMALL_LOOKUP` of them; else `read`. `work` gets the ids as `read::id_list` writes them.
+    /// A lookup by ids: nothing to ask for none, else as `read_sized` reads. `work` gets the
+    /// ids as `read::id_list` writes them.
     async fn read_by_ids<T, F>(&self, ids: &[NodeId], work: F) -> Result<T>
     where
         T: Default + Send + 'static,
@@ -180,8 +181,16 @@ impl SqliteStore {
             return Ok(T::default());
         }
         let list = read::id_list(ids);
-        let work = move |c: &mut Connection| work(c, &list);
-        if ids.len() <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
+        self.read_sized(ids.len(), move |c: &mut Connection| work(c, &list)).await
+    }
+
+    /// A read for `ids` ids: a small read (`read_small`) for up to `SMALL_LOOKUP` of them; else `read`.
+    async fn read_sized<T, F>(&self, ids: usize, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        if ids <= SMALL_LOOKUP { self.read_small(work).await } else { self.read(work).await }
     }
 
     /// Runs a walk (a trace, a path search) in one read transaction. Most walks are short, and
@@ -284,8 +293,14 @@ impl GraphStore for SqliteStore {
         direction: Direction,
         audience: &Audience,
     ) -> Result<(Vec<Edge>, Vec<Node>)> {
-        let audience = audience.clone();
-        self.read_by_ids(ids, move |c, ids| read::visible_edges_and_ends(c, ids, direction, &audience)).await
+        if ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let (ids, audience, walks) = (ids.to_vec(), audience.clone(), self.walks.clone());
+        self.read_sized(ids.len(), move |c| {
+            read::walk(c, Some(&walks), |reader| reader.visible_edges_and_ends(&ids, direction, &audience))
+        })
+        .await
     }
 
     /// The node and its relationships in one read, where a node lookup and a lookup of its
@@ -296,8 +311,8 @@ impl GraphStore for SqliteStore {
         directions: &[Direction],
         audience: &Audience,
     ) -> Result<Option<NodeWithEdges>> {
-        let (id, directions, audience) = (id.clone(), directions.to_vec(), audience.clone());
-        self.read_small(move |c| read::node_with_edges(c, &id, &directions, &audience)).await.map(Some)
+        let (id, directions, audience, walks) = (id.clone(), directions.to_vec(), audience.clone(), self.walks.clone());
+        self.read_small(move |c| read::node_with_edges(c, Some(&walks), &id, &directions, &audience)).await.map(Some)
     }
 
     async fn apply_as(&self, changes: Vec<Change>, actor: Option<&Actor>) -> Result<Vec<Applied>, Failed> {
@@ -669,6 +684,61 @@ mod tests {
         assert_eq!(nothing.walks.len(), 0);
     }
 
+    #[tokio::test]
+    async fn a_node_read_with_its_relationships_answers_from_what_was_kept_until_anyone_changes_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let other = elsewhere(&dir);
+        let version = || graph_version(&other);
+        // The value, the relationships into it and the nodes at their far ends, as one
+        // organisation's members and another's see them.
+        let read = |audience: &'static str| {
+            let store = store.clone();
+            async move {
+                let audience = Audience::Member(audience.into());
+                let read = store.visible_node_with_edges(&id("t:value:v"), &[Direction::In], &audience).await.unwrap();
+                let read = read.unwrap();
+                let mut found: Vec<String> = read.node.iter().map(|n| n.title.clone()).collect();
+                let (_, edges, ends) = &read.edges[0];
+                found.extend(edges.iter().map(|e| format!("{} {}", e.from, e.kind.as_str())));
+                found.extend(ends.iter().map(|n| n.title.clone()));
+                found
+            }
+        };
+        let first = ["Value", "t:principle:p UPHOLDS", "Principle"];
+        assert_eq!(read("t").await, first);
+
+        // The next read takes the nodes from what the first kept: nodes put there under the
+        // graph's version are what it answers.
+        let mut kept = store.nodes(&[id("t:principle:p"), id("t:value:v")]).await.unwrap();
+        for node in &mut kept {
+            node.title = format!("Kept {}", node.title);
+        }
+        store.walks.keep_nodes(version(), &kept);
+        assert_eq!(read("t").await, ["Kept Value", "t:principle:p UPHOLDS", "Kept Principle"]);
+        // The relationships too, and the relationships lookups of a request read them alike.
+        assert_eq!(store.walks.len(), 3, "the two nodes and the value's relationships in");
+        let (edges, ends) =
+            store.visible_edges_and_ends(&[id("t:value:v")], Direction::In, &Audience::Everything).await.unwrap();
+        assert_eq!((edges.len(), ends[0].title.as_str()), (1, "Kept Principle"));
+
+        // A change by another process is read at once: the principle renamed, then made private,
+        // which its own organisation still sees and another does not, then its relationship gone.
+        let changes = [
+            "UPDATE nodes SET title = 'Renamed' WHERE id = 't:principle:p'",
+            "UPDATE nodes SET visibility = 'PRIVATE' WHERE id = 't:principle:p'",
+            "DELETE FROM edges WHERE src = 't:principle:p'",
+        ];
+        let mut seen = Vec::new();
+        for sql in changes {
+            other.execute_batch(sql).unwrap();
+            seen.push((read("t").await, read("zz").await));
+        }
+        let words = |w: &[&str]| w.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (renamed, value) = (words(&["Value", "t:principle:p UPHOLDS", "Renamed"]), words(&["Value"]));
+        assert_eq!(seen, [(renamed.clone(), renamed.clone()), (renamed, value.clone()), (value.clone(), value)]);
+    }
+
     /// The graph as walks find it: the nodes a trace upstream from the value reaches, with their
     /// titles, and every relationship into the value, a foreign one too.
     async fn traced(store: &SqliteStore) -> Vec<String> {
@@ -686,6 +756,11 @@ mod tests {
         found
     }
 
+    /// The graph's version as a connection reads it.
+    fn graph_version(conn: &Connection) -> i64 {
+        conn.query_row("SELECT n FROM graph_version", [], |r| r.get(0)).unwrap()
+    }
+
     /// Another connection to the file, as another process would open it.
     fn elsewhere(dir: &tempfile::TempDir) -> Connection {
         let conn = Connection::open(dir.path().join("graph.db")).unwrap();
@@ -698,7 +773,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = small_store(&dir).await;
         let other = elsewhere(&dir);
-        let version = || other.query_row("SELECT n FROM graph_version", [], |r| r.get::<_, i64>(0)).unwrap();
+        let version = || graph_version(&other);
         let first = ["t:principle:p Principle", "t:value:v Value", "t:principle:p INFERRED"];
         assert_eq!(traced(&store).await, first);
 

@@ -250,7 +250,7 @@ pub(super) fn visible_edges(
 /// What `visible_edges` reads, with the node at each relationship's far end, each node once:
 /// the statement joins the far end to see whether the audience may, so its columns come along
 /// for the reading.
-pub(super) fn visible_edges_and_ends(
+fn visible_edges_and_ends(
     conn: &Connection,
     ids: &str,
     direction: Direction,
@@ -296,20 +296,22 @@ fn visible_edges_statement(ids: &str, direction: Direction, audience: &Audience,
 }
 
 /// One node if the audience may see it, and its relationships `directions` as
-/// `visible_edges_and_ends` reads them (none for a node it may not see), all from one snapshot.
+/// `visible_edges_and_ends` reads them (none for a node it may not see), all from one snapshot;
+/// from the cache of walks where it holds the snapshot's version (`Reader::visible_edges_and_ends`).
 pub(super) fn node_with_edges(
     conn: &mut Connection,
+    cache: Option<&WalkCache>,
     id: &NodeId,
     directions: &[Direction],
     audience: &Audience,
 ) -> Result<NodeWithEdges> {
-    snapshot(conn, |conn| {
-        let ids = id_list(std::slice::from_ref(id));
-        let node = nodes_by_ids(conn, &ids)?.into_iter().find(|n| audience.sees_node(n));
+    walk(conn, cache, |reader| {
+        let ids = std::slice::from_ref(id);
+        let node = reader.read_nodes(ids)?.into_iter().find(|n| audience.sees_node(n));
         let mut edges = Vec::with_capacity(directions.len());
         for &direction in directions {
             let (found, ends) = match node {
-                Some(_) => visible_edges_and_ends(conn, &ids, direction, audience)?,
+                Some(_) => reader.visible_edges_and_ends(ids, direction, audience)?,
                 None => (Vec::new(), Vec::new()),
             };
             edges.push((direction, found, ends));
@@ -555,6 +557,14 @@ fn spend(rows_left: &mut usize, outgrown: &mut bool, rows: usize) -> Result<()> 
     Ok(())
 }
 
+/// The id at a relationship's end on the asked side, as `far_end` gives the other.
+fn near_id(edge: &Edge, direction: Direction) -> &NodeId {
+    match direction {
+        Direction::Out => &edge.from,
+        Direction::In => &edge.to,
+    }
+}
+
 /// The ids of `ids` whose entry the cache did not hold.
 fn not_held<T>(ids: &[&NodeId], found: &[Option<T>]) -> Vec<NodeId> {
     ids.iter().zip(found).filter(|(_, held)| held.is_none()).map(|(id, _)| (*id).clone()).collect()
@@ -638,11 +648,7 @@ impl Reader<'_> {
             let read = self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(&missing))], edge_from_row)?;
             let mut lists: HashMap<NodeId, Vec<Edge>> = missing.into_iter().map(|id| (id, Vec::new())).collect();
             for edge in read {
-                let near = match direction {
-                    Direction::Out => &edge.from,
-                    Direction::In => &edge.to,
-                };
-                if let Some(list) = lists.get_mut(near) {
+                if let Some(list) = lists.get_mut(near_id(&edge, direction)) {
                     list.push(edge);
                 }
             }
@@ -716,9 +722,9 @@ fn run_cached(conn: &Connection, sql: &str) -> Result<()> {
     conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute([])).map(drop).map_err(Error::internal)
 }
 
-#[async_trait::async_trait]
-impl crate::store::traverse::Neighbours for Reader<'_> {
-    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
+impl Reader<'_> {
+    /// The nodes of the ids, each once: from the cache where the walk has it, else in one statement.
+    fn read_nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -728,7 +734,8 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)
     }
 
-    async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+    /// Every relationship of the ids that way, as `EDGES` reads them.
+    fn read_edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -738,7 +745,8 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(ids))], edge_from_row)
     }
 
-    async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
+    /// Which of the ids are nodes the audience may see.
+    fn read_seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
@@ -748,6 +756,52 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
         let (sql, params) = seen_statement(&id_list(ids), audience);
         let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
         Ok(found.into_iter().collect())
+    }
+
+    /// The relationships of the ids that way whose two ends the audience may see, with the node
+    /// at each far end, each once: what the free `visible_edges_and_ends` reads in one statement.
+    /// From the cache, every relationship as `EDGES` reads it, kept where its near end and its
+    /// far end are nodes the audience may see, as the statement's two joins keep them; a
+    /// relationship with a foreign end has no node at that end here, so it is not kept, as the
+    /// statement does not read it.
+    pub(super) fn visible_edges_and_ends(
+        &mut self,
+        ids: &[NodeId],
+        direction: Direction,
+        audience: &Audience,
+    ) -> Result<(Vec<Edge>, Vec<Node>)> {
+        if ids.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let Some((cache, version)) = self.cache else {
+            let read = visible_edges_and_ends(self.conn, &id_list(ids), direction, audience)?;
+            self.spend(read.0.len())?;
+            return Ok(read);
+        };
+        let near = self.cached_seen(cache, version, ids, audience)?;
+        let mut edges = self.cached_edges(cache, version, ids, direction)?;
+        edges.retain(|e| near.contains(near_id(e, direction)));
+        let far: Vec<NodeId> = edges.iter().map(|e| far_end(e, direction).clone()).collect();
+        let mut ends = self.cached_nodes(cache, version, &far)?;
+        ends.retain(|n| audience.sees_node(n));
+        let shown: HashSet<&NodeId> = ends.iter().map(|n| &n.id).collect();
+        edges.retain(|e| shown.contains(far_end(e, direction)));
+        Ok((edges, ends))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::store::traverse::Neighbours for Reader<'_> {
+    async fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Node>> {
+        self.read_nodes(ids)
+    }
+
+    async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
+        self.read_edges(ids, direction)
+    }
+
+    async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
+        self.read_seen(ids, audience)
     }
 
     async fn edges_seen(
@@ -764,7 +818,7 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
             // foreign end is no node here, so it is not seen, as in the statement below.
             let edges = self.cached_edges(cache, version, ids, direction)?;
             let far: Vec<NodeId> = edges.iter().map(|e| far_end(e, direction).clone()).collect();
-            let seen = self.seen(&far, audience).await?;
+            let seen = self.cached_seen(cache, version, &far, audience)?;
             return Ok(Some(edges.into_iter().filter(|e| seen.contains(far_end(e, direction))).collect()));
         }
         let (sql, params) = far_seen_edges_statement(&id_list(ids), direction, audience);

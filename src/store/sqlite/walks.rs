@@ -4,7 +4,10 @@
 //! (BENCHMARKS.md, "Where a walk's time goes on SQLite"). Most walks go over
 //! the same parts of the graph again (an analyst's trace from one learning,
 //! then its paths), so the nodes and relationship lists they read are kept
-//! here and the next walk takes them without asking SQLite.
+//! here and the next walk takes them without asking SQLite. A node's
+//! relationship fields read the same way (`Reader::visible_edges_and_ends`:
+//! a node read with its relationships, the relationships of a list's nodes),
+//! so a node page and the walks from it share what they read.
 //!
 //! What is kept must be what the file holds. Every change to `nodes`, `edges`
 //! or `foreign_edges` moves the file's graph version on (schema version 6,
