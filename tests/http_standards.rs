@@ -324,3 +324,40 @@ async fn metrics_count_requests_errors_and_store_calls() {
     assert_eq!(moved(&before, &after, &store("apply")), 1.0);
     assert_eq!(after["pvgraph_subscriptions_open"], 0.0);
 }
+
+/// On the embedded store, `/metrics` says what its cache of walks holds and how it served: a
+/// trace asked again is read from memory where the first read the file, and a write drops all
+/// that was held, which the next walk finds.
+#[tokio::test]
+async fn metrics_show_what_the_cache_of_walks_holds_and_how_it_served() {
+    let dir = temp_dir();
+    let server = TestServer::seeded(dir.path()).await;
+    let trace = r#"{ trace(from: "kc:learning:time-and-space-for-reflection", direction: DOWNSTREAM, maxDepth: 3)
+                     { nodes { node { id } } } }"#;
+    let (hit, miss) =
+        ("pvgraph_walk_cache_lookups_total{outcome=\"hit\"}", "pvgraph_walk_cache_lookups_total{outcome=\"miss\"}");
+    let before = scrape(&server).await;
+    assert_eq!(before["pvgraph_walk_cache_room"], pvgraph::store::sqlite::WALK_CACHE_ENTRIES as f64);
+    server.data(trace, json!({})).await;
+    let first = scrape(&server).await;
+    assert!(moved(&before, &first, miss) > 0.0, "the first trace reads the file");
+    assert!(first["pvgraph_walk_cache_entries"] > 0.0, "and keeps what it read");
+    server.data(trace, json!({})).await;
+    let second = scrape(&server).await;
+    assert_eq!(moved(&first, &second, miss), 0.0, "the second finds everything held");
+    assert_eq!(moved(&first, &second, hit), moved(&before, &first, hit) + moved(&before, &first, miss));
+    assert_eq!(second["pvgraph_walk_cache_entries"], first["pvgraph_walk_cache_entries"]);
+
+    let (_, _, body) = mutate(
+        &server,
+        "application/json",
+        json!({ "query": r#"mutation { createValue(input: { organisation: "kc", title: "Changed" }) { id } }"# }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    server.data(trace, json!({})).await;
+    let third = scrape(&server).await;
+    assert_eq!(moved(&second, &third, "pvgraph_walk_cache_drops_total{reason=\"changed\"}"), 1.0);
+    assert_eq!(moved(&second, &third, "pvgraph_walk_cache_drops_total{reason=\"full\"}"), 0.0);
+    assert_eq!(moved(&second, &third, miss), moved(&before, &first, miss), "the walk read the file again");
+}

@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format: GraphQL requests, errors and
 //! latency per operation name and type, the latency of every store call per
-//! method, and the open subscriptions.
+//! method, the open subscriptions, and what the embedded store's cache of walks
+//! holds and how it serves.
 //!
 //! The `prometheus` crate, with a registry per server rather than a process-wide
 //! recorder (as the `metrics` facade has): two servers in one process (the
@@ -8,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -20,8 +21,8 @@ use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, 
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Node, NodeId, NodeKind, Result};
 use crate::graphql::Operation;
 use crate::store::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
-    Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
+    ApiToken, AuditEntry, AuditQuery, CacheFigures, Direction, Failed, GraphStore, ListQuery, NodeFilter,
+    NodeWithEdges, PathRequest, Paths, SearchHit, SearchRequest, Store, Trace, TraceRequest,
 };
 
 use super::AppState;
@@ -40,6 +41,65 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     subscriptions: IntGauge,
     names: Mutex<HashSet<String>>,
+    /// Registered when the store served has a cache (`GraphStore::cache_figures`).
+    cache: OnceLock<CacheMetrics>,
+}
+
+/// The store's cache, as its own counts say at each scrape.
+struct CacheMetrics {
+    entries: IntGauge,
+    room: IntGauge,
+    lookups: IntCounterVec,
+    drops: IntCounterVec,
+    /// One scrape at a time moves the counters up to the store's counts.
+    mirroring: Mutex<()>,
+}
+
+impl CacheMetrics {
+    fn new(registry: &Registry) -> CacheMetrics {
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("a valid metric");
+        let entries = gauge("pvgraph_walk_cache_entries", "Nodes and relationship lists the store holds in memory");
+        let room =
+            gauge("pvgraph_walk_cache_room", "The most entries the store holds in memory (--walk-cache-entries)");
+        let lookups = IntCounterVec::new(
+            Opts::new("pvgraph_walk_cache_lookups_total", "Entries looked up in memory, by whether they were held"),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let drops = IntCounterVec::new(
+            Opts::new(
+                "pvgraph_walk_cache_drops_total",
+                "Times all the entries held were dropped: the graph changed, or there was no room",
+            ),
+            &["reason"],
+        )
+        .expect("a valid metric");
+        for metric in [
+            Box::new(entries.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(room.clone()),
+            Box::new(lookups.clone()),
+            Box::new(drops.clone()),
+        ] {
+            registry.register(metric).expect("each metric registers once");
+        }
+        CacheMetrics { entries, room, lookups, drops, mirroring: Mutex::new(()) }
+    }
+
+    fn set(&self, figures: CacheFigures) {
+        let _alone = self.mirroring.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.entries.set(i64::try_from(figures.entries).unwrap_or(i64::MAX));
+        self.room.set(i64::try_from(figures.room).unwrap_or(i64::MAX));
+        let counts = [
+            (&self.lookups, "hit", figures.hits),
+            (&self.lookups, "miss", figures.misses),
+            (&self.drops, "changed", figures.dropped_changed),
+            (&self.drops, "full", figures.dropped_full),
+        ];
+        for (counters, label, total) in counts {
+            let counter = counters.with_label_values(&[label]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -99,17 +159,25 @@ impl Metrics {
             store_errors,
             subscriptions,
             names: Mutex::new(HashSet::new()),
+            cache: OnceLock::new(),
         }
     }
 
-    /// The store, with every call timed.
+    /// The store, with every call timed, and its cache's figures in the scrapes where it has one.
     pub fn timed(self: &Arc<Self>, store: Store) -> Store {
+        if store.cache_figures().is_some() {
+            self.cache.get_or_init(|| CacheMetrics::new(&self.registry));
+        }
         Arc::new(TimedStore { inner: store, metrics: self.clone() })
     }
 
-    /// The text a scrape returns, with the subscriptions gauge set to `open`.
-    pub fn render(&self, open_subscriptions: usize) -> String {
+    /// The text a scrape returns, with the subscriptions gauge set to `open` and the cache's
+    /// metrics to its `cache` figures.
+    pub fn render(&self, open_subscriptions: usize, cache: Option<CacheFigures>) -> String {
         self.subscriptions.set(i64::try_from(open_subscriptions).unwrap_or(i64::MAX));
+        if let (Some(metrics), Some(figures)) = (self.cache.get(), cache) {
+            metrics.set(figures);
+        }
         let mut text = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut text).expect("the text encoder writes to memory");
         String::from_utf8(text).expect("the text format is UTF-8")
@@ -160,7 +228,7 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
-    let text = state.metrics.render(state.feed.subscribers());
+    let text = state.metrics.render(state.feed.subscribers(), state.store.cache_figures());
     (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text)
 }
 
@@ -178,6 +246,10 @@ impl GraphStore for TimedStore {
 
     fn confirms_callers(&self) -> bool {
         self.inner.confirms_callers()
+    }
+
+    fn cache_figures(&self) -> Option<CacheFigures> {
+        self.inner.cache_figures()
     }
 
     async fn ping(&self) -> Result<()> {

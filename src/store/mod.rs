@@ -148,6 +148,24 @@ pub struct NodeWithEdges {
     pub edges: Vec<(Direction, Vec<Edge>, Vec<Node>)>,
 }
 
+/// What a store keeps in memory to answer reads, and how it served since the store opened
+/// (`GraphStore::cache_figures`, for `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheFigures {
+    /// Entries held now.
+    pub entries: u64,
+    /// The most entries it holds.
+    pub room: u64,
+    /// Entries looked up and found held.
+    pub hits: u64,
+    /// Entries looked up and not held, so read from the store.
+    pub misses: u64,
+    /// Times all that was held was dropped because the graph changed.
+    pub dropped_changed: u64,
+    /// Times all that was held was dropped to make room.
+    pub dropped_full: u64,
+}
+
 /// The persistence port. Every method is one round trip's worth of work.
 #[async_trait]
 pub trait GraphStore: Send + Sync + 'static {
@@ -159,6 +177,12 @@ pub trait GraphStore: Send + Sync + 'static {
     /// wrapper says what the store it wraps says.
     fn confirms_callers(&self) -> bool {
         false
+    }
+
+    /// What the store keeps in memory to answer reads, where it keeps anything (the embedded
+    /// store's cache of walks); a wrapper says what the store it wraps says.
+    fn cache_figures(&self) -> Option<CacheFigures> {
+        None
     }
 
     /// Succeeds when the store answers.

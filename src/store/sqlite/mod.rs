@@ -23,8 +23,8 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite_migration::{M, Migrations};
 
 use super::{
-    ApiToken, AuditEntry, AuditQuery, Direction, Failed, GraphStore, ListQuery, NodeFilter, NodeWithEdges, PathRequest,
-    Paths, SearchHit, SearchRequest, Trace, TraceRequest, traverse,
+    ApiToken, AuditEntry, AuditQuery, CacheFigures, Direction, Failed, GraphStore, ListQuery, NodeFilter,
+    NodeWithEdges, PathRequest, Paths, SearchHit, SearchRequest, Trace, TraceRequest, traverse,
 };
 use crate::domain::{Actor, Applied, Audience, Change, Edge, Error, Node, NodeId, NodeKind, Result, now};
 
@@ -254,6 +254,10 @@ impl Drop for Checkout {
 impl GraphStore for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn cache_figures(&self) -> Option<CacheFigures> {
+        Some(self.walks.figures())
     }
 
     async fn ping(&self) -> Result<()> {

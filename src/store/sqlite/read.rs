@@ -597,8 +597,7 @@ impl Reader<'_> {
         self.spend(found.iter().flatten().count())?;
         let missing = not_held(&ids, &found);
         if !missing.is_empty() {
-            let read = self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(&missing))], node_from_row)?;
-            cache.keep_nodes(version, &read);
+            let read = self.read_and_keep(cache, version, &missing)?;
             let mut read: HashMap<NodeId, Node> = read.into_iter().map(|n| (n.id.clone(), n)).collect();
             for (slot, id) in found.iter_mut().zip(&ids) {
                 if slot.is_none() {
@@ -607,6 +606,13 @@ impl Reader<'_> {
             }
         }
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The nodes of the ids, none of them held, read from the file and kept.
+    fn read_and_keep(&mut self, cache: &WalkCache, version: i64, ids: &[NodeId]) -> Result<Vec<Node>> {
+        let read = self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)?;
+        cache.keep_nodes(version, &read);
+        Ok(read)
     }
 
     /// Which of the ids are nodes the audience may see: those the cache holds looked at where
@@ -625,7 +631,7 @@ impl Reader<'_> {
         let mut seen: HashSet<NodeId> =
             ids.iter().zip(&found).filter(|(_, v)| **v == Some(true)).map(|(id, _)| (*id).clone()).collect();
         if !missing.is_empty() {
-            let read = self.cached_nodes(cache, version, &missing)?;
+            let read = self.read_and_keep(cache, version, &missing)?;
             seen.extend(read.into_iter().filter(|n| audience.sees_node(n)).map(|n| n.id));
         }
         Ok(seen)

@@ -24,16 +24,23 @@
 //! caps its own nodes, so a full cache means the graph's busy part moved.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::{HashMap, HashMapExt as _};
 
 use crate::domain::{Audience, Edge, Node, NodeId};
-use crate::store::Direction;
+use crate::store::{CacheFigures, Direction};
 
 /// Nodes and relationship lists read at one version of the graph.
 pub(super) struct WalkCache {
     held: RwLock<Held>,
     room: usize,
+    /// Entries looked up and found held, and not found (`/metrics`).
+    hits: AtomicU64,
+    misses: AtomicU64,
+    /// Times all that was held was dropped: for a newer version of the graph, or for room.
+    dropped_changed: AtomicU64,
+    dropped_full: AtomicU64,
 }
 
 struct Held {
@@ -64,7 +71,14 @@ fn way(direction: Direction) -> usize {
 
 impl WalkCache {
     pub(super) fn new(room: usize) -> WalkCache {
-        WalkCache { held: RwLock::new(Held::at(i64::MIN)), room }
+        WalkCache {
+            held: RwLock::new(Held::at(i64::MIN)),
+            room,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            dropped_changed: AtomicU64::new(0),
+            dropped_full: AtomicU64::new(0),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Held> {
@@ -91,19 +105,41 @@ impl WalkCache {
         }
         let mut held = self.write();
         if held.version < version {
+            if held.entries() > 0 {
+                self.dropped_changed.fetch_add(1, Ordering::Relaxed);
+            }
             *held = Held::at(version);
         }
         held.version == version
+    }
+
+    /// What the cache holds and how it served since it was made.
+    pub(super) fn figures(&self) -> CacheFigures {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        CacheFigures {
+            entries: self.read().entries() as u64,
+            room: self.room as u64,
+            hits: load(&self.hits),
+            misses: load(&self.misses),
+            dropped_changed: load(&self.dropped_changed),
+            dropped_full: load(&self.dropped_full),
+        }
     }
 
     /// For each of `ids` in their order, what `look` finds of it in what is held at `version`
     /// (`None` for all when the cache holds another version).
     fn look<T>(&self, version: i64, ids: &[&NodeId], look: impl Fn(&Held, &NodeId) -> Option<T>) -> Vec<Option<T>> {
         let held = self.read();
-        if held.version != version {
-            return ids.iter().map(|_| None).collect();
-        }
-        ids.iter().map(|id| look(&held, id)).collect()
+        let found: Vec<Option<T>> = if held.version == version {
+            ids.iter().map(|id| look(&held, id)).collect()
+        } else {
+            ids.iter().map(|_| None).collect()
+        };
+        drop(held);
+        let hits = found.iter().flatten().count();
+        self.hits.fetch_add(hits as u64, Ordering::Relaxed);
+        self.misses.fetch_add((found.len() - hits) as u64, Ordering::Relaxed);
+        found
     }
 
     /// The nodes of `ids` held at `version`, in their order (`None` for those not held).
@@ -146,6 +182,9 @@ impl WalkCache {
             return;
         }
         let full = held.entries() + adding > self.room;
+        if full {
+            self.dropped_full.fetch_add(1, Ordering::Relaxed);
+        }
         let dropped = full.then(|| std::mem::replace(&mut *held, Held::at(version)));
         add(&mut held);
         // What a full cache held is freed after the lock is let go: other walks need not wait.
@@ -197,6 +236,10 @@ mod tests {
         assert_eq!(cache.nodes(6, &[&a.id]), vec![None]);
         cache.keep_nodes(5, std::slice::from_ref(&a));
         assert_eq!(cache.len(), 0);
+        // Every id looked up counts, found or not, and the one start over for a newer version.
+        let figures = cache.figures();
+        assert_eq!((figures.hits, figures.misses), (7, 6), "{figures:?}");
+        assert_eq!((figures.dropped_changed, figures.dropped_full, figures.entries, figures.room), (1, 0, 0, 16));
     }
 
     #[test]
@@ -209,6 +252,7 @@ mod tests {
         assert_eq!(cache.len(), 3);
         cache.keep_nodes(1, &nodes[2..3]);
         assert_eq!(cache.len(), 1);
+        assert_eq!((cache.figures().dropped_full, cache.figures().dropped_changed), (1, 0));
         assert_eq!(cache.nodes(1, &[&nodes[0].id, &nodes[2].id]), vec![None, Some(nodes[2].clone())]);
         // More than the whole room at once is not kept.
         cache.keep_nodes(1, &[nodes[0].clone(), nodes[1].clone(), nodes[2].clone(), nodes[3].clone()]);
