@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 
 use crate::domain::{Edge, Node, NodeId};
+use crate::store::traverse::{far_end, near_end};
 use crate::store::{Direction, Store};
 
 use super::error::to_gql;
@@ -62,10 +63,7 @@ fn linked(ids: &[NodeId], direction: Direction, edges: Vec<Edge>, ends: Vec<Node
     let ends: HashMap<NodeId, Arc<Node>> = ends.into_iter().map(|n| (n.id.clone(), Arc::new(n))).collect();
     let mut by_node: HashMap<NodeId, Linked> = ids.iter().map(|id| (id.clone(), Linked::default())).collect();
     for edge in edges {
-        let (near, far) = match direction {
-            Direction::Out => (&edge.from, &edge.to),
-            Direction::In => (&edge.to, &edge.from),
-        };
+        let (near, far) = (near_end(&edge, direction), far_end(&edge, direction));
         if let Some(linked) = by_node.get_mut(near) {
             if let Some(node) = ends.get(far) {
                 linked.ends.insert(far.clone(), node.clone());

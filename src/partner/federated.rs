@@ -263,10 +263,7 @@ impl Federated {
             }
             for id in &answer.expanded {
                 for &step in plan.direction.steps() {
-                    let touching = |e: &&Edge| match step {
-                        Direction::Out => &e.from == id,
-                        Direction::In => &e.to == id,
-                    };
+                    let touching = |e: &&Edge| traverse::near_end(e, step) == id;
                     let list: Vec<Edge> = answer.edges.iter().filter(touching).cloned().collect();
                     cache.walked.insert((organisation.clone(), id.clone(), step), list);
                 }

@@ -179,6 +179,14 @@ pub(crate) fn far_end(edge: &Edge, step: Direction) -> &NodeId {
     }
 }
 
+/// The end of a relationship that looking `step` starts from: `from` going out, `to` coming in.
+pub(crate) fn near_end(edge: &Edge, step: Direction) -> &NodeId {
+    match step {
+        Direction::Out => &edge.from,
+        Direction::In => &edge.to,
+    }
+}
+
 type EdgeKey = (NodeId, RelationshipKind, NodeId);
 
 fn key(edge: &Edge) -> EdgeKey {
@@ -554,10 +562,7 @@ impl Side {
         let mut next = Vec::new();
         for (edge, step) in found {
             let there = far_end(&edge, step).clone();
-            let here = match step {
-                Direction::Out => edge.from.clone(),
-                Direction::In => edge.to.clone(),
-            };
+            let here = near_end(&edge, step).clone();
             if self.reached.insert(there.clone()) {
                 next.push(there.clone());
             }

@@ -42,9 +42,9 @@ const SMALL_LOOKUP: usize = 16;
 const WALK_HERE_ROWS: usize = 256;
 
 /// How many nodes and relationship lists (each node's one way) that walks and relationship
-/// fields read are kept in memory by default (`walks.rs`, `--walk-cache-entries`). On the benchmark's graph an entry
-/// takes about 2 KB with what the maps around it take, so a full cache is some 150 MB; a trace
-/// at its default cap of 5,000 nodes fits.
+/// fields read are kept in memory by default (`walks.rs`, `--walk-cache-entries`). On the
+/// benchmark's graph an entry takes about 2 KB with what the maps around it take, so a full
+/// cache is some 150 MB; a trace at its default cap of 5,000 nodes fits.
 pub const WALK_CACHE_ENTRIES: usize = 65_536;
 
 /// How many prepared statements each connection keeps.

@@ -18,7 +18,7 @@ use crate::domain::{
     Assertion, Audience, Details, Edge, EdgeProperties, Error, Node, NodeId, NodeKind, RelationshipKind, Result,
     read_timestamp,
 };
-use crate::store::traverse::far_end;
+use crate::store::traverse::{far_end, near_end as near_id};
 use crate::store::{Direction, FieldTest, ListQuery, NodeFilter, NodeWithEdges, OrderField};
 
 pub(super) const NODE_COLUMNS: &str =
@@ -557,14 +557,6 @@ fn spend(rows_left: &mut usize, outgrown: &mut bool, rows: usize) -> Result<()> 
     Ok(())
 }
 
-/// The id at a relationship's end on the asked side, as `far_end` gives the other.
-fn near_id(edge: &Edge, direction: Direction) -> &NodeId {
-    match direction {
-        Direction::Out => &edge.from,
-        Direction::In => &edge.to,
-    }
-}
-
 /// The ids of `ids` whose entry the cache did not hold.
 fn not_held<T>(ids: &[&NodeId], found: &[Option<T>]) -> Vec<NodeId> {
     ids.iter().zip(found).filter(|(_, held)| held.is_none()).map(|(id, _)| (*id).clone()).collect()
@@ -740,30 +732,6 @@ impl Reader<'_> {
         self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)
     }
 
-    /// Every relationship of the ids that way, as `EDGES` reads them.
-    fn read_edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        if let Some((cache, version)) = self.cache {
-            return self.cached_edges(cache, version, ids, direction);
-        }
-        self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(ids))], edge_from_row)
-    }
-
-    /// Which of the ids are nodes the audience may see.
-    fn read_seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        if let Some((cache, version)) = self.cache {
-            return self.cached_seen(cache, version, ids, audience);
-        }
-        let (sql, params) = seen_statement(&id_list(ids), audience);
-        let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
-        Ok(found.into_iter().collect())
-    }
-
     /// The relationships of the ids that way whose two ends the audience may see, with the node
     /// at each far end, each once: what the free `visible_edges_and_ends` reads in one statement.
     /// From the cache, every relationship as `EDGES` reads it, kept where its near end and its
@@ -803,11 +771,25 @@ impl crate::store::traverse::Neighbours for Reader<'_> {
     }
 
     async fn edges(&mut self, ids: &[NodeId], direction: Direction) -> Result<Vec<Edge>> {
-        self.read_edges(ids, direction)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some((cache, version)) = self.cache {
+            return self.cached_edges(cache, version, ids, direction);
+        }
+        self.collect(by_direction(&EDGES, direction), &[Sql::Text(id_list(ids))], edge_from_row)
     }
 
     async fn seen(&mut self, ids: &[NodeId], audience: &Audience) -> Result<HashSet<NodeId>> {
-        self.read_seen(ids, audience)
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        if let Some((cache, version)) = self.cache {
+            return self.cached_seen(cache, version, ids, audience);
+        }
+        let (sql, params) = seen_statement(&id_list(ids), audience);
+        let found = self.collect(&sql, &params, |row| NodeId::stored(text_at(row, 0)?).map_err(corrupt))?;
+        Ok(found.into_iter().collect())
     }
 
     async fn edges_seen(
