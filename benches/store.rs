@@ -5,31 +5,22 @@
 //! memory; the same walks on a second store of the file that keeps nothing
 //! time SQLite's part ("from the file").
 
+mod support;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use pvgraph::domain::{NodeId, NodeKind, RelationshipKind};
 use pvgraph::store::{
-    self, Direction, ListQuery, NodeFilter, OrderField, PathRequest, Store, StoreLocation, TraceDirection, TraceRequest,
+    self, Direction, ListQuery, NodeFilter, OrderField, PathRequest, Store, TraceDirection, TraceRequest,
 };
 
 fn id(text: &str) -> NodeId {
     NodeId::parse(text).expect("a generated id")
 }
 
-fn graph(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
-    let mut file = Vec::new();
-    pvgraph::generate::write(pvgraph::generate::Plan { organisations: 100, seed: 7 }, &mut file).unwrap();
-    let text = String::from_utf8(file).unwrap();
-    runtime.block_on(async {
-        let store = store::open(&StoreLocation::Sqlite(dir.join("bench.db"))).await.unwrap();
-        pvgraph::seed::load(&store, &text).await.unwrap();
-        store
-    })
-}
-
 fn hot_paths(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = graph(&runtime, dir.path());
+    let store = support::generated(&runtime, dir.path());
     let learnings: Vec<NodeId> = (0..50).map(|n| id(&format!("org{}:learning:learning-{}", n % 100, n % 34))).collect();
 
     c.bench_function("nodes by 50 ids", |b| {
