@@ -3,7 +3,7 @@
 /// mimalloc rather than the system allocator: a request allocates and frees a
 /// few hundred small values (parsed variables, GraphQL values, futures), and
 /// glibc's malloc and free were a fifth of a small query's instructions (see
-/// BENCHMARKS.md). The library leaves the choice to the binary.
+/// benches/HISTORY.md). The library leaves the choice to the binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

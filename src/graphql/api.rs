@@ -159,7 +159,7 @@ impl Parsed {
 }
 
 /// Parsed query documents by their text. Parsing was more than half of the
-/// instructions a small query cost (callgrind, see BENCHMARKS.md), and clients
+/// instructions a small query cost (callgrind, see benches/HISTORY.md), and clients
 /// send the same few texts again and again with other variables, so each text
 /// is parsed (and surveyed for the limits) once. Validation still runs on every
 /// request.

@@ -79,7 +79,7 @@ fn linked(ids: &[NodeId], direction: Direction, edges: Vec<Edge>, ends: Vec<Node
 /// (see `Batching`), when every field has asked for its keys.
 /// async-graphql is built without its `tokio-timer` feature on purpose: its
 /// async-io timer is ready at once for a wait of zero, where a tokio sleep
-/// ends only on the timer's next millisecond tick (see BENCHMARKS.md).
+/// ends only on the timer's next millisecond tick (see benches/HISTORY.md).
 const LOADER_DELAY: std::time::Duration = std::time::Duration::ZERO;
 
 /// How many times one poll of a request's task may go round between the request and its loads

@@ -141,7 +141,7 @@ impl SqliteStore {
 
     /// Runs a small read (a lookup of a few ids) at once on the task that asks, when a reader
     /// connection is idle: such a read takes SQLite tens of microseconds (Q1's node with its
-    /// relationships 38 on average; BENCHMARKS.md), less than the trip to a blocking thread and
+    /// relationships 38 on average; benches/HISTORY.md), less than the trip to a blocking thread and
     /// back that `read` takes, and short enough not to hold up the async runtime's other tasks.
     /// With no connection idle it waits for one on a blocking thread, as `read` does. A panic
     /// is the read's error, as a blocking thread's would be.
@@ -348,7 +348,7 @@ impl GraphStore for SqliteStore {
         let hash = hash.to_owned();
         // On a blocking thread, though a small read: requests with one token that arrive while
         // its lookup is on its way share the next one (`auth::lookups`), which under load saves
-        // more than the trip costs (BENCHMARKS.md, "small reads on the asking task").
+        // more than the trip costs (benches/HISTORY.md, "small reads on the asking task").
         self.read(move |c| access::token_by_hash(c, &hash)).await
     }
 

@@ -1,7 +1,7 @@
 //! What walks (traces and path searches) read, kept in memory for the next
 //! walks. A walk's time on SQLite goes on its rows, not its statements: an
 //! index seek on text ids and the decoding of each relationship and node
-//! (BENCHMARKS.md, "Where a walk's time goes on SQLite"). Most walks go over
+//! (benches/HISTORY.md, "Where a walk's time goes on SQLite"). Most walks go over
 //! the same parts of the graph again (an analyst's trace from one learning,
 //! then its paths), so the nodes and relationship lists they read are kept
 //! here and the next walk takes them without asking SQLite. A node's
