@@ -743,6 +743,55 @@ mod tests {
         assert_eq!(seen, [(renamed.clone(), renamed.clone()), (renamed, value.clone()), (value.clone(), value)]);
     }
 
+    #[tokio::test]
+    async fn an_id_with_no_node_is_kept_as_such_until_anyone_changes_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(&dir).await;
+        let other = elsewhere(&dir);
+        let misses = || store.cache_figures().unwrap().misses;
+        let read = |node: &'static str| {
+            let store = store.clone();
+            async move {
+                let read =
+                    store.visible_node_with_edges(&id(node), &[Direction::In], &Audience::Everything).await.unwrap();
+                read.and_then(|r| {
+                    let counts = (r.edges[0].1.len(), r.edges[0].2.len());
+                    r.node.map(|n| (n.title, counts.0, counts.1))
+                })
+            }
+        };
+
+        // An id that is no node: looked up once, then known as none.
+        assert_eq!(read("t:value:missing").await, None);
+        let before = misses();
+        assert_eq!(read("t:value:missing").await, None);
+        assert_eq!(misses(), before, "the second lookup is answered from memory");
+
+        // A relationship to a partner's node: its far end is no node here, and is not asked for
+        // again either. The relationship itself is not shown, as without the cache.
+        other
+            .execute_batch(
+                "INSERT INTO foreign_edges (local, outgoing, kind, foreign_id, owner, assertion, props)
+                 VALUES ('t:value:v', 0, 'UPHOLDS', 'zz:principle:far', 'zz', 'INFERRED', '{}')",
+            )
+            .unwrap();
+        assert_eq!(read("t:value:v").await, Some(("Value".to_string(), 1, 1)));
+        let before = misses();
+        assert_eq!(read("t:value:v").await, Some(("Value".to_string(), 1, 1)));
+        assert_eq!(misses(), before, "the foreign end is known as no node");
+
+        // Once another process makes the node, the next read finds it.
+        other
+            .execute_batch(
+                "INSERT INTO nodes (id, kind, organisation, title, description, tags, visibility, assertion,
+                                    created_at, updated_at, details)
+                 SELECT 't:value:missing', kind, organisation, 'Found', description, tags, visibility, assertion,
+                        created_at, updated_at, details FROM nodes WHERE id = 't:value:v'",
+            )
+            .unwrap();
+        assert_eq!(read("t:value:missing").await, Some(("Found".to_string(), 0, 0)));
+    }
+
     /// The graph as walks find it: the nodes a trace upstream from the value reaches, with their
     /// titles, and every relationship into the value, a foreign one too.
     async fn traced(store: &SqliteStore) -> Vec<String> {

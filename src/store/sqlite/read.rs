@@ -586,24 +586,25 @@ impl Reader<'_> {
     fn cached_nodes(&mut self, cache: &WalkCache, version: i64, ids: &[NodeId]) -> Result<Vec<Node>> {
         let ids = unique(ids);
         let mut found = cache.nodes(version, &ids);
-        self.spend(found.iter().flatten().count())?;
+        self.spend(found.iter().flatten().flatten().count())?;
         let missing = not_held(&ids, &found);
         if !missing.is_empty() {
             let read = self.read_and_keep(cache, version, &missing)?;
             let mut read: HashMap<NodeId, Node> = read.into_iter().map(|n| (n.id.clone(), n)).collect();
             for (slot, id) in found.iter_mut().zip(&ids) {
                 if slot.is_none() {
-                    *slot = read.remove(*id);
+                    *slot = Some(read.remove(*id));
                 }
             }
         }
-        Ok(found.into_iter().flatten().collect())
+        Ok(found.into_iter().flatten().flatten().collect())
     }
 
-    /// The nodes of the ids, none of them held, read from the file and kept.
+    /// The nodes of the ids, none of them held, read from the file and kept, with the ids
+    /// that are no node kept as such.
     fn read_and_keep(&mut self, cache: &WalkCache, version: i64, ids: &[NodeId]) -> Result<Vec<Node>> {
         let read = self.collect(&NODES_BY_IDS, &[Sql::Text(id_list(ids))], node_from_row)?;
-        cache.keep_nodes(version, &read);
+        cache.keep_read(version, ids, &read);
         Ok(read)
     }
 

@@ -19,14 +19,18 @@
 //! snapshot began before a change others already see) reads everything from
 //! SQLite and keeps nothing.
 //!
-//! The cache holds at most `room` entries (a node, or one node's relationships
-//! one way; `WALK_CACHE_ENTRIES` by default), and starts over when full: a walk
-//! caps its own nodes, so a full cache means the graph's busy part moved.
+//! An id read and found to be no node (the far end of a relationship with a
+//! partner's node) is kept as such, so that it is not asked for again either.
+//!
+//! The cache holds at most `room` entries (a node, an id held as no node, or one
+//! node's relationships one way; `WALK_CACHE_ENTRIES` by default), and starts
+//! over when full: a walk caps its own nodes, so a full cache means the graph's
+//! busy part moved.
 
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use foldhash::{HashMap, HashMapExt as _};
+use foldhash::{HashMap, HashMapExt as _, HashSet};
 
 use crate::domain::{Audience, Edge, Node, NodeId};
 use crate::store::{CacheFigures, Direction};
@@ -46,7 +50,9 @@ pub(super) struct WalkCache {
 struct Held {
     /// The graph's version these were read at.
     version: i64,
-    nodes: HashMap<NodeId, Node>,
+    /// Nodes by id; `None` for an id asked for and not found, such as the far end of a
+    /// relationship to a partner's node, so that it is not asked for again at this version.
+    nodes: HashMap<NodeId, Option<Node>>,
     /// Every relationship of a node that way (`Direction::Out`, then `In`), those with a
     /// foreign end too, as `read::EDGES` reads them.
     edges: [HashMap<NodeId, Vec<Edge>>; 2],
@@ -142,15 +148,18 @@ impl WalkCache {
         found
     }
 
-    /// The nodes of `ids` held at `version`, in their order (`None` for those not held).
-    pub(super) fn nodes(&self, version: i64, ids: &[&NodeId]) -> Vec<Option<Node>> {
+    /// What is held at `version` of each of `ids`, in their order: `None` for those not held,
+    /// `Some(None)` for those held as no node.
+    pub(super) fn nodes(&self, version: i64, ids: &[&NodeId]) -> Vec<Option<Option<Node>>> {
         self.look(version, ids, |held, id| held.nodes.get(id).cloned())
     }
 
     /// Whether the audience may see each node of `ids` held at `version`, read where it is kept
-    /// (`None` for those not held).
+    /// (`None` for those not held; no node is seen by nobody).
     pub(super) fn seen(&self, version: i64, ids: &[&NodeId], audience: &Audience) -> Vec<Option<bool>> {
-        self.look(version, ids, |held, id| held.nodes.get(id).map(|node| audience.sees_node(node)))
+        self.look(version, ids, |held, id| {
+            held.nodes.get(id).map(|node| node.as_ref().is_some_and(|n| audience.sees_node(n)))
+        })
     }
 
     /// The relationships of `ids` that way held at `version`, in their order (`None` for
@@ -160,10 +169,22 @@ impl WalkCache {
     }
 
     /// Keeps nodes read at `version`, unless the cache moved on meanwhile.
+    #[cfg(test)]
     pub(super) fn keep_nodes(&self, version: i64, nodes: &[Node]) {
-        self.keep(version, nodes.len(), |held| {
-            for node in nodes {
-                held.nodes.insert(node.id.clone(), node.clone());
+        self.keep_read(version, &[], nodes);
+    }
+
+    /// Keeps what a read of `asked` found at `version`: the nodes `found`, and as no node each
+    /// id asked for that is not among them.
+    pub(super) fn keep_read(&self, version: i64, asked: &[NodeId], found: &[Node]) {
+        let present: HashSet<&NodeId> = found.iter().map(|n| &n.id).collect();
+        let absent: Vec<&NodeId> = asked.iter().filter(|id| !present.contains(id)).collect();
+        self.keep(version, found.len() + absent.len(), |held| {
+            for node in found {
+                held.nodes.insert(node.id.clone(), Some(node.clone()));
+            }
+            for id in absent {
+                held.nodes.insert(id.clone(), None);
             }
         });
     }
@@ -216,7 +237,7 @@ mod tests {
         let a = node("kc:value:a");
         assert!(cache.enter(5));
         cache.keep_nodes(5, std::slice::from_ref(&a));
-        assert_eq!(cache.nodes(5, &[&a.id]), vec![Some(a.clone())]);
+        assert_eq!(cache.nodes(5, &[&a.id]), vec![Some(Some(a.clone()))]);
         // Who may see a kept node is read where it is kept; a node not kept is not known.
         let mut private = node("kc:value:private");
         private.visibility = crate::domain::Visibility::Private;
@@ -243,6 +264,27 @@ mod tests {
     }
 
     #[test]
+    fn an_id_read_and_not_found_is_held_as_no_node() {
+        let cache = WalkCache::new(16);
+        let a = node("kc:value:a");
+        let gone = node("kc:value:gone").id;
+        assert!(cache.enter(1));
+        cache.keep_read(1, &[a.id.clone(), gone.clone()], std::slice::from_ref(&a));
+        assert_eq!(cache.len(), 2);
+        let unknown = node("kc:value:unknown").id;
+        assert_eq!(cache.nodes(1, &[&a.id, &gone, &unknown]), vec![Some(Some(a.clone())), Some(None), None]);
+        assert_eq!(
+            cache.seen(1, &[&a.id, &gone, &unknown], &Audience::Everything),
+            vec![Some(true), Some(false), None]
+        );
+        // Held as no node is a hit: only the id never read is a miss.
+        assert_eq!((cache.figures().hits, cache.figures().misses), (4, 2));
+        // A newer version forgets it, as it forgets nodes.
+        assert!(cache.enter(2));
+        assert_eq!(cache.nodes(2, &[&gone]), vec![None]);
+    }
+
+    #[test]
     fn a_full_cache_starts_over() {
         let cache = WalkCache::new(3);
         assert!(cache.enter(1));
@@ -253,7 +295,7 @@ mod tests {
         cache.keep_nodes(1, &nodes[2..3]);
         assert_eq!(cache.len(), 1);
         assert_eq!((cache.figures().dropped_full, cache.figures().dropped_changed), (1, 0));
-        assert_eq!(cache.nodes(1, &[&nodes[0].id, &nodes[2].id]), vec![None, Some(nodes[2].clone())]);
+        assert_eq!(cache.nodes(1, &[&nodes[0].id, &nodes[2].id]), vec![None, Some(Some(nodes[2].clone()))]);
         // More than the whole room at once is not kept.
         cache.keep_nodes(1, &[nodes[0].clone(), nodes[1].clone(), nodes[2].clone(), nodes[3].clone()]);
         assert_eq!(cache.len(), 1);
