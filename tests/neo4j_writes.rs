@@ -165,7 +165,7 @@ async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() 
     };
     let dated = |to: &str, on: &str| {
         let mut edge = influence(to);
-        edge.influence.as_mut().unwrap().on = on.parse().unwrap();
+        std::sync::Arc::make_mut(edge.influence.as_mut().unwrap()).on = on.parse().unwrap();
         vec![Change::Link(edge)]
     };
 
@@ -199,7 +199,7 @@ async fn where_the_graph_is_not_as_supposed_the_rules_decide_on_what_was_read() 
     // words.
     let citing = |to: &str, source: &str| {
         let mut edge = influence(to);
-        edge.influence.as_mut().unwrap().sources = vec![NodeId::parse(source).unwrap()];
+        std::sync::Arc::make_mut(edge.influence.as_mut().unwrap()).sources = vec![NodeId::parse(source).unwrap()];
         vec![Change::Link(edge)]
     };
     let (outcome, statements) = record(citing("t:principle:q", "t:source:nowhere")).await;

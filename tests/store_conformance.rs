@@ -1748,7 +1748,7 @@ mod checks {
         // Sources must be nodes of this store.
         let mut unsourced = influence_abroad();
         unsourced.to = id("nw:principle:z");
-        unsourced.influence.as_mut().unwrap().sources = vec![id("nw:source:s")];
+        std::sync::Arc::make_mut(unsourced.influence.as_mut().unwrap()).sources = vec![id("nw:source:s")];
         refused(store, Change::Link(unsourced), |e| reason(e) == Some("UNKNOWN_NODE")).await;
         // A learning's date is checked against its influences on foreign nodes too.
         let late = patch(json!({"capturedOn": "2024-03-10"}));

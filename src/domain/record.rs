@@ -1,6 +1,8 @@
 //! The JSON shapes of the seed format (docs/seed-format.md): a whole file, a
 //! node record and a relationship record. Errors name the record at fault.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use serde::de::DeserializeSeed;
 use serde::{Deserialize, Serialize};
@@ -150,23 +152,23 @@ impl EdgeProperties {
                 .enumerate()
                 .map(|(i, s)| NodeId::parse(s).map_err(|e| e.within(&format!("sources[{i}]"))))
                 .collect::<Result<Vec<_>>>()?;
-            Some(Influence {
+            Some(Arc::new(Influence {
                 how: self.how.ok_or_else(|| missing("how"))?,
                 system_condition: self.system_condition.ok_or_else(|| missing("systemCondition"))?,
                 on: self.on.ok_or_else(|| missing("on"))?,
                 contribution: self.contribution,
                 strength: self.strength.unwrap_or_default(),
                 sources,
-            })
+            }))
         } else if has_influence_fields {
             return Err(Error::invalid("how", format!("{kind} carries no influence properties")));
         } else {
             None
         };
         let citation = if self.quote.is_some() || self.locator.is_some() {
-            Some(Citation { quote: self.quote, locator: self.locator })
+            Some(Arc::new(Citation { quote: self.quote, locator: self.locator }))
         } else if kind == RelationshipKind::Cites {
-            Some(Citation::default())
+            Some(Arc::default())
         } else {
             None
         };

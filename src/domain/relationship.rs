@@ -1,6 +1,8 @@
 //! Relationships: who may point at whom, and the properties INFLUENCED and
 //! CITES carry. A relationship is identified by its two ends and its kind.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use serde_json::{Map, Value as Json};
 
@@ -14,10 +16,11 @@ pub struct Edge {
     pub from: NodeId,
     pub to: NodeId,
     pub assertion: Assertion,
-    /// Set on INFLUENCED edges only.
-    pub influence: Option<Influence>,
+    /// Set on INFLUENCED edges only; shared, so that a copy of the relationship (out of the
+    /// cache of walks, into a walk's answer) copies none of its text.
+    pub influence: Option<Arc<Influence>>,
     /// Set on CITES edges only.
-    pub citation: Option<Citation>,
+    pub citation: Option<Arc<Citation>>,
 }
 
 /// What an INFLUENCED edge says about the influence.

@@ -361,7 +361,7 @@ impl GraphMutation {
             assertion: input.assertion.unwrap_or_default(),
             influence: None,
             citation: (has_citation || input.kind == RelationshipKind::Cites)
-                .then_some(Citation { quote: input.quote, locator: input.locator }),
+                .then(|| std::sync::Arc::new(Citation { quote: input.quote, locator: input.locator })),
         }
         .checked()
         .map_err(to_gql)?;
