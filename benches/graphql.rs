@@ -1,6 +1,6 @@
 //! The GraphQL layer's own cost, without HTTP: `cargo bench --bench graphql`.
 //! The side-by-side run's Q1, Q3 and Q4 (`scripts/bench-compare`) executed in
-//! the process as the server executes them (`graphql::prepare`, the request's
+//! the process as the server executes them (`Api::run_as`: the request's
 //! loaders and batching, the API's document cache and limits), as an editor
 //! of `org0`, on a generated graph of 100 organisations in a temporary SQLite
 //! file; then the answer written as JSON. Asked again and again, the store
@@ -19,7 +19,7 @@ mod support;
 use async_graphql::{Request, Variables};
 use criterion::{Criterion, criterion_group, criterion_main};
 use pvgraph::domain::{Caller, Member, Role};
-use pvgraph::graphql::{Api, Batching, ChangeFeed};
+use pvgraph::graphql::{Api, ChangeFeed};
 use pvgraph::store::{self, Store, StoreLocation};
 
 /// The server's allocator (`src/main.rs`), so that what is timed is what it pays.
@@ -42,10 +42,8 @@ fn graph(runtime: &tokio::runtime::Runtime, dir: &std::path::Path) -> Store {
 
 /// One request as the server runs it, answered as JSON.
 async fn ask(api: &Api, store: &Store, caller: &Caller, query: &str, variables: &serde_json::Value) -> Vec<u8> {
-    let batching = Batching::default();
     let request = Request::new(query).variables(Variables::from_json(variables.clone()));
-    let request = pvgraph::graphql::prepare(request, store, caller.clone(), None, None, &batching);
-    let response = batching.run(api.execute(request)).await;
+    let (response, _) = api.run_as(request, store, caller.clone(), None, None).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     serde_json::to_vec(&response).unwrap()
 }

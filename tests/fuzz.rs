@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use pvgraph::domain::{Caller, Member, Role};
-use pvgraph::graphql::{Api, ChangeFeed, api, prepare};
+use pvgraph::graphql::{Api, ChangeFeed, api};
 use pvgraph::store::{Store, StoreLocation};
 use serde_json::{Value, json};
 
@@ -173,9 +173,7 @@ impl Target {
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
         // An admin of King County, so that generated mutations reach the store's own checks.
         let caller = Caller::Member(Member { organisation: "kc".into(), role: Role::Admin, subject: "fuzz".into() });
-        let batching = pvgraph::graphql::Batching::default();
-        let request = prepare(request, &self.store, caller, None, None, &batching);
-        let response = self.runtime.block_on(batching.run(self.schema.execute(request)));
+        let (response, _) = self.runtime.block_on(self.schema.run_as(request, &self.store, caller, None, None));
         for error in &response.errors {
             let coded = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
             prop_assert!(coded, "an error without a code: {error:?} for {query}");

@@ -480,9 +480,7 @@ async fn a_path_search_in_one_statement_keeps_the_walks_order_and_rules() {
 /// Runs a query as `caller` over `store` as the HTTP handler does, and returns its answer.
 async fn answer(store: &store::Store, caller: &pvgraph::domain::Caller, query: &str) -> Value {
     let api = pvgraph::graphql::api(store.clone(), pvgraph::graphql::ChangeFeed::default());
-    let batching = pvgraph::graphql::Batching::default();
-    let request = pvgraph::graphql::prepare(query.into(), store, caller.clone(), None, None, &batching);
-    let response = batching.run(api.execute(request)).await;
+    let (response, _) = api.run_as(query.into(), store, caller.clone(), None, None).await;
     serde_json::to_value(&response).unwrap()
 }
 

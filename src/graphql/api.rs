@@ -79,6 +79,22 @@ impl Api {
         self.run(request).await.0
     }
 
+    /// Executes a request as `caller` over `store`, as the HTTP handler does: with the request's
+    /// own view of the store and loaders (`graphql::prepare`), its loaders batching a whole poll
+    /// (`Batching`). Says what operation it was.
+    pub async fn run_as(
+        &self,
+        request: Request,
+        store: &crate::store::Store,
+        caller: crate::domain::Caller,
+        confirmation: Option<crate::auth::Confirmation>,
+        partners: Option<&Arc<crate::partner::Partners>>,
+    ) -> (Response, Operation) {
+        let batching = super::Batching::default();
+        let request = super::prepare(request, store, caller, confirmation, partners, &batching);
+        batching.run(self.run(request)).await
+    }
+
     /// Executes one query or mutation, and says what operation it was.
     pub async fn run(&self, mut request: Request) -> (Response, Operation) {
         let report = data::<Report>(&request.data).cloned();

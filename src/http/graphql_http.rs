@@ -310,11 +310,7 @@ async fn execute(
     admitted: crate::auth::Admitted,
 ) -> Result<(async_graphql::Response, crate::graphql::Operation), Response> {
     let run = |request: RawRequest, query, caller, confirmation| {
-        let batching = crate::graphql::Batching::default();
-        let request = request.into_request(query);
-        let prepared =
-            crate::graphql::prepare(request, &state.store, caller, confirmation, state.partners.as_ref(), &batching);
-        async move { batching.run(state.schema.run(prepared)).await }
+        state.schema.run_as(request.into_request(query), &state.store, caller, confirmation, state.partners.as_ref())
     };
     let Some(confirmation) = admitted.confirmation else {
         return Ok(run(request, query, admitted.caller, None).await);

@@ -182,9 +182,7 @@ impl Harness {
         self.counting.calls.lock().unwrap().clear();
         let request = async_graphql::Request::new(query).variables(async_graphql::Variables::from_json(variables));
         // Run as the HTTP handler runs a request, so that its loaders batch a whole poll.
-        let batching = pvgraph::graphql::Batching::default();
-        let request = pvgraph::graphql::prepare(request, &self.store, Caller::Anonymous, None, None, &batching);
-        let response = batching.run(self.schema.execute(request)).await;
+        let (response, _) = self.schema.run_as(request, &self.store, Caller::Anonymous, None, None).await;
         assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
         let calls = self.counting.calls.lock().unwrap().clone();
         (response.data.into_json().expect("data is JSON"), calls)
